@@ -1,0 +1,45 @@
+"""The `execguard` command line.
+
+Dispatch is hand-rolled so that `execguard execpolicy check` imports only
+what it needs (a whole check must stay within a few ms of the reference).
+"""
+
+from __future__ import annotations
+
+import sys
+
+USAGE = """Usage: execguard <COMMAND>
+
+Commands:
+  execpolicy check   Check a command against rules files (Codex-compatible JSON)
+
+Options:
+  -h, --help     Print help
+  -V, --version  Print version
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args[:2] == ["execpolicy", "check"]:
+        from execguard.execpolicy.cli import check_main
+
+        return check_main(args[2:])
+    if args and args[0] in ("-V", "--version"):
+        from execguard import __version__
+
+        sys.stdout.write(f"execguard {__version__}\n")
+        return 0
+    if args and args[0] in ("-h", "--help", "help"):
+        sys.stdout.write(USAGE)
+        return 0
+    if args[:1] == ["execpolicy"]:
+        sys.stderr.write("error: 'execguard execpolicy' requires a subcommand: check\n")
+        return 2
+    shown = f"unrecognized subcommand '{args[0]}'" if args else "a subcommand is required"
+    sys.stderr.write(f"error: {shown}\n\n{USAGE}")
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,52 @@
+"""Decisions a rule can carry, ordered from least to most strict."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from .error import PolicyError
+
+
+class Decision(StrEnum):
+    """What a matching rule says about a command.
+
+    Ordered ``allow < prompt < forbidden``: when several rules match, the
+    strictest one decides.
+    """
+
+    ALLOW = "allow"
+    PROMPT = "prompt"
+    FORBIDDEN = "forbidden"
+
+    @property
+    def strictness(self) -> int:
+        return _STRICTNESS[self]
+
+    @classmethod
+    def parse(cls, raw: str) -> Decision:
+        """Parse a `prefix_rule` decision: exactly ``allow``, ``prompt`` or ``forbidden``."""
+        try:
+            return cls(raw)
+        except ValueError:
+            raise PolicyError(f"invalid decision: {raw}") from None
+
+    @classmethod
+    def parse_network(cls, raw: str) -> Decision:
+        """Parse a `network_rule` decision, where ``deny`` is an alias of ``forbidden``."""
+        if raw == "deny":
+            return cls.FORBIDDEN
+        return cls.parse(raw)
+
+    def debug_name(self) -> str:
+        """The Rust `Debug` spelling used in the reference's error texts."""
+        return self.value.capitalize()
+
+
+_STRICTNESS = {Decision.ALLOW: 0, Decision.PROMPT: 1, Decision.FORBIDDEN: 2}
+
+
+def strictest(decisions: list[Decision]) -> Decision | None:
+    """The strictest decision of several, or ``None`` when there are none."""
+    if not decisions:
+        return None
+    return max(decisions, key=_STRICTNESS.__getitem__)

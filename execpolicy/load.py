@@ -1,0 +1,71 @@
+"""Loading policies from rules files or strings."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+
+from . import cache as policy_cache
+from .error import PolicyReadError
+from .parser import PolicyParser
+from .policy import Policy
+
+
+def load_policy(
+    paths: Iterable[str | os.PathLike[str]], *, use_cache: bool | None = None
+) -> Policy:
+    """Evaluate rules files in order into one policy.
+
+    Raises :class:`PolicyReadError` or :class:`PolicyParseError` (naming the
+    file, line and column) for the first file that fails, as the reference
+    reports them. Large policies are cached by content; ``use_cache=False``
+    (or ``EXECGUARD_POLICY_CACHE=0``) turns that off.
+    """
+    shown = [os.fspath(p) for p in paths]
+    if use_cache is None:
+        use_cache = os.environ.get("EXECGUARD_POLICY_CACHE", "1") != "0"
+    if use_cache:
+        raw = _read_all(shown)
+        if raw is not None and sum(map(len, raw)) >= policy_cache.MIN_CACHED_BYTES:
+            key = policy_cache.cache_key(raw)
+            cached = policy_cache.load_cached(key)
+            if cached is not None:
+                return cached
+            parser = PolicyParser()
+            for name, data in zip(shown, raw, strict=True):
+                parser.parse(name, _decode(name, data))
+            if not parser.depends_on_environment:
+                policy_cache.store(key, parser.policy)
+            return parser.policy
+    parser = PolicyParser()
+    for name in shown:
+        parser.parse_file(name)
+    return parser.policy
+
+
+def load_policy_from_strings(sources: Sequence[tuple[str, str]]) -> Policy:
+    """Evaluate ``(name, text)`` pairs in order; names appear in errors."""
+    parser = PolicyParser()
+    for name, text in sources:
+        parser.parse(name, text)
+    return parser.policy
+
+
+def _read_all(paths: Sequence[str]) -> list[bytes] | None:
+    """Every file's bytes, or ``None`` if one cannot be read (the uncached path
+    then reports errors in the reference's order: file by file)."""
+    out = []
+    for path in paths:
+        try:
+            with open(path, "rb") as handle:
+                out.append(handle.read())
+        except OSError:
+            return None
+    return out
+
+
+def _decode(name: str, data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PolicyReadError(name, "stream did not contain valid UTF-8") from None

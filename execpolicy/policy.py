@@ -1,0 +1,245 @@
+"""A loaded policy: prefix rules indexed by program, host-executable entries
+and network rules, and the lookup that checks a command against them."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .decision import Decision, strictest
+from .error import PolicyError
+from .rule import NetworkProtocol, NetworkRule, PrefixRule, RuleMatch, canonical_form
+
+if TYPE_CHECKING:
+    from .results import Evaluation
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """How host-executable resolution turns a command's program into a path.
+
+    The reference resolves ``~`` against ``$HOME`` and relative paths against
+    the process's working directory; callers that evaluate commands for
+    another directory pass it explicitly.
+    """
+
+    cwd: str | None = None
+    home: str | None = None
+
+    def absolute(self, program: str) -> str:
+        if program == "~" or program.startswith("~/"):
+            home = self.home if self.home is not None else os.environ.get("HOME", "/")
+            program = home + program[1:]
+        if not program.startswith("/"):
+            program = (self.cwd if self.cwd is not None else os.getcwd()) + "/" + program
+        return normalize_lexically(program)
+
+
+def normalize_lexically(path: str) -> str:
+    """Resolve ``//``, ``.``, ``..`` and a trailing ``/`` without touching the
+    filesystem (``..`` at the root stays at the root)."""
+    parts: list[str] = []
+    for part in path.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if parts:
+                parts.pop()
+        else:
+            parts.append(part)
+    return "/" + "/".join(parts)
+
+
+@dataclass
+class Policy:
+    """Prefix rules, host-executable entries and network rules.
+
+    Build one with :func:`execguard.execpolicy.load_policy` (rules files) or
+    programmatically with :meth:`add_prefix_rule` / :meth:`add_network_rule`.
+    """
+
+    # program spelling -> its rules in definition order
+    rules_by_program: dict[str, list[PrefixRule]] = field(default_factory=dict)
+    # bare name -> the only absolute paths that may stand for it
+    host_executables: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    network_rules: list[NetworkRule] = field(default_factory=list)
+    # canonical form -> program spellings that have canonical rules
+    _canonical_programs: dict[str, list[str]] = field(default_factory=dict, repr=False)
+
+    # -- building --------------------------------------------------------------
+
+    def add_rule(self, rule: PrefixRule) -> None:
+        """Append a rule after every existing rule for its program."""
+        self.rules_by_program.setdefault(rule.program, []).append(rule)
+        if rule.canonical_matching:
+            spellings = self._canonical_programs.setdefault(canonical_form(rule.program), [])
+            if rule.program not in spellings:
+                spellings.append(rule.program)
+
+    def add_prefix_rule(
+        self, tokens: Sequence[str], decision: Decision | str = Decision.ALLOW
+    ) -> PrefixRule:
+        """Append a rule whose tokens are single literals (no justification)."""
+        if not tokens:
+            raise PolicyError("invalid pattern element: prefix cannot be empty")
+        rule = PrefixRule(tokens[0], tuple(tokens[1:]), Decision(decision))
+        self.add_rule(rule)
+        return rule
+
+    def set_host_executable(self, name: str, paths: Iterable[str]) -> None:
+        """Record which absolute paths may stand for ``name`` (replacing any
+        earlier entry). Paths must already be absolute and normalised."""
+        self.host_executables[name] = tuple(dict.fromkeys(paths))
+
+    def add_network_rule(
+        self,
+        host: str,
+        protocol: NetworkProtocol | str,
+        decision: Decision | str,
+        justification: str | None = None,
+    ) -> NetworkRule:
+        """Validate and append a network rule, as the `network_rule` builtin does."""
+        from .rule import normalize_network_host, validate_justification
+
+        parsed_protocol = NetworkProtocol.parse(
+            protocol.value if isinstance(protocol, NetworkProtocol) else protocol
+        )
+        parsed_decision = Decision.parse_network(
+            decision.value if isinstance(decision, Decision) else decision
+        )
+        validate_justification(justification)
+        rule = NetworkRule(
+            normalize_network_host(host), parsed_protocol, parsed_decision, justification
+        )
+        self.network_rules.append(rule)
+        return rule
+
+    def merge_overlay(self, other: Policy) -> None:
+        """Append ``other``'s rules after this policy's; its host-executable
+        entries replace same-named ones."""
+        for rules in other.rules_by_program.values():
+            for rule in rules:
+                self.add_rule(rule)
+        self.network_rules.extend(other.network_rules)
+        self.host_executables.update(other.host_executables)
+
+    # -- reading ---------------------------------------------------------------
+
+    @property
+    def rules(self) -> list[PrefixRule]:
+        """Every prefix rule, grouped by program in first-definition order."""
+        return [rule for rules in self.rules_by_program.values() for rule in rules]
+
+    def allowed_prefixes(self) -> list[list[str]]:
+        """``[program, *rest]`` of every ``allow`` rule, alternatives rendered as
+        ``[a|b]``; sorted and de-duplicated."""
+        seen = {
+            (rule.program, *(t if isinstance(t, str) else "[" + "|".join(t) + "]"
+                             for t in rule.rest))
+            for rule in self.rules
+            if rule.decision is Decision.ALLOW
+        }
+        return [list(p) for p in sorted(seen)]
+
+    def compiled_network_domains(self) -> tuple[list[str], list[str]]:
+        """``(allowed, denied)`` hosts for the network proxy: the last
+        non-prompt rule for a host decides it (protocol is ignored)."""
+        last: dict[str, Decision] = {}
+        for rule in self.network_rules:
+            if rule.decision is Decision.PROMPT:
+                continue
+            last.pop(rule.host, None)  # re-insert so order follows the last rule
+            last[rule.host] = rule.decision
+        allowed = [h for h, d in last.items() if d is Decision.ALLOW]
+        denied = [h for h, d in last.items() if d is Decision.FORBIDDEN]
+        return allowed, denied
+
+    # -- checking --------------------------------------------------------------
+
+    def matches(
+        self,
+        command: Sequence[str],
+        *,
+        resolve_host_executables: bool = False,
+        resolution: Resolution | None = None,
+    ) -> list[RuleMatch]:
+        """Every rule matching ``command``, in the reference's order.
+
+        With ``resolve_host_executables``, a command whose program is a path
+        (``/usr/bin/git``) and that matched nothing is looked up again by its
+        basename, subject to the `host_executable` entries.
+        """
+        if not command:
+            return []
+        argv = command if isinstance(command, list) else list(command)
+        found = [
+            RuleMatch(argv[: len(rule.rest) + 1], rule.decision, None, rule.justification)
+            for rule in self._candidates(argv[0])
+            if rule.matches_rest(argv)
+        ]
+        if found or not resolve_host_executables:
+            return found
+        return self._resolved_matches(argv, resolution or Resolution())
+
+    def decision(self, command: Sequence[str], *, resolve_host_executables: bool = False
+                 ) -> Decision | None:
+        """The strictest decision of the matching rules, ``None`` if none match."""
+        return strictest([m.decision for m in self.matches(
+            command, resolve_host_executables=resolve_host_executables)])
+
+    def check(
+        self,
+        command: Sequence[str],
+        *,
+        resolve_host_executables: bool = False,
+        resolution: Resolution | None = None,
+    ) -> Evaluation:
+        """Check a command and return the reference's typed result."""
+        from .results import Evaluation
+
+        return Evaluation.from_matches(
+            self.matches(
+                command,
+                resolve_host_executables=resolve_host_executables,
+                resolution=resolution,
+            )
+        )
+
+    def _candidates(self, program: str) -> list[PrefixRule]:
+        exact = self.rules_by_program.get(program, [])
+        if not self._canonical_programs:
+            return exact
+        spellings = self._canonical_programs.get(canonical_form(program))
+        if not spellings:
+            return exact
+        cross = [
+            rule
+            for spelling in spellings
+            if spelling != program
+            for rule in self.rules_by_program[spelling]
+            if rule.canonical_matching
+        ]
+        return exact + cross if cross else exact
+
+    def _resolved_matches(self, argv: list[str], resolution: Resolution) -> list[RuleMatch]:
+        path = resolution.absolute(argv[0])
+        basename = path.rsplit("/", 1)[1]
+        if not basename:
+            return []
+        allowed_paths = self.host_executables.get(basename)
+        if allowed_paths is not None and path not in allowed_paths:
+            return []
+        renamed = [basename, *argv[1:]]
+        found = []
+        for rule in self._candidates(basename):
+            rule_paths = self.host_executables.get(rule.program)
+            if rule_paths is not None and path not in rule_paths:
+                continue
+            if rule.matches_rest(renamed):
+                found.append(
+                    RuleMatch(renamed[: len(rule.rest) + 1], rule.decision, path,
+                              rule.justification)
+                )
+        return found

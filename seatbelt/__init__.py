@@ -1,0 +1,3 @@
+"""macOS Seatbelt profiles generated from sandbox policies. Built in a later
+issue; nothing here yet.
+"""
