@@ -11,7 +11,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .amend import (
+    AmendError,
+    append_network_rule,
+    append_prefix_rule,
+    network_rule_line,
+    prefix_rule_line,
+)
 from .decision import Decision
+from .discovery import (
+    RuleLayer,
+    RulesDiscoveryError,
+    discover_rule_files,
+    load_discovered_policy,
+    user_rules_file,
+)
 from .error import Location, PolicyError, PolicyParseError, PolicyReadError
 from .load import load_policy, load_policy_from_strings
 from .parser import PolicyParser
@@ -22,6 +36,7 @@ if TYPE_CHECKING:
     from .results import Evaluation, MatchedRule, PrefixRuleMatch
 
 __all__ = [
+    "AmendError",
     "Decision",
     "Evaluation",
     "Location",
@@ -36,9 +51,18 @@ __all__ = [
     "PrefixRule",
     "PrefixRuleMatch",
     "Resolution",
+    "RuleLayer",
     "RuleMatch",
+    "RulesDiscoveryError",
+    "append_network_rule",
+    "append_prefix_rule",
+    "discover_rule_files",
+    "load_discovered_policy",
     "load_policy",
     "load_policy_from_strings",
+    "network_rule_line",
+    "prefix_rule_line",
+    "user_rules_file",
 ]
 
 _LAZY = {"Evaluation", "MatchedRule", "PrefixRuleMatch"}

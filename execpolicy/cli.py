@@ -42,12 +42,16 @@ Options:
 """
 
 _FLAGS = ("--pretty", "--resolve-host-executables")
-_IGNORED_WITH_VALUE = {"-c": "--config <key=value>", "--config": "--config <key=value>",
-                       "--enable": "--enable <FEATURE>", "--disable": "--disable <FEATURE>"}
+# Options taking a value, as clap shows them in messages.
+_OPTIONS = {"--rules": "--rules <PATH>", "--config": "--config <key=value>",
+            "--enable": "--enable <FEATURE>", "--disable": "--disable <FEATURE>"}
+_LONGS = frozenset((*_FLAGS, *_OPTIONS, "--help"))
+_SHORTS = {"r": "--rules", "c": "--config", "h": "--help"}
+_FULL_USAGE = "Usage: execguard execpolicy check [OPTIONS] --rules <PATH> <COMMAND>..."
 
 
 class UsageError(Exception):
-    def __init__(self, message: str, *, usage: bool = True) -> None:
+    def __init__(self, message: str, usage: str | None) -> None:
         super().__init__(message)
         self.message = message
         self.usage = usage
@@ -60,42 +64,83 @@ class CheckArgs:
         self.command: list[str] = []
 
 
+def _usage(used: list[str]) -> str:
+    """clap's usage line for an error: the required arguments, with the ones
+    used so far (each once, in order of use) before the command."""
+    shown = dict.fromkeys(_OPTIONS.get(u, u) for u in used if u != "--rules")
+    return " ".join(("Usage: execguard execpolicy check --rules <PATH>", *shown, "<COMMAND>..."))
+
+
+def _value_required(option: str) -> UsageError:
+    return UsageError(f"a value is required for '{_OPTIONS[option]}' but none was supplied", None)
+
+
+def _unexpected_value(flag: str, value: str, used: list[str]) -> UsageError:
+    return UsageError(f"unexpected value '{value}' for '{flag}' found; no more were expected",
+                      _usage([*used, flag]))
+
+
+def _is_short_cluster(token: str) -> bool:
+    """``-r``, ``-rc``, ``-hr``: every letter a known short option. clap takes
+    any other ``-x...`` as (the start of) the command, since that accepts
+    values starting with a hyphen; so ``-ra.rules`` is not ``-r a.rules``."""
+    return (len(token) > 1 and token[0] == "-" and token[1] != "-"
+            and all(c in _SHORTS for c in token[1:]))
+
+
+def _option_value(argv: list[str], index: int, option: str, used: list[str]) -> str:
+    """The separate value of ``option`` at ``argv[index]``: anything but an
+    argument clap recognises (``--``, a known long option, a short cluster)."""
+    if index >= len(argv) or argv[index] == "--" or _is_short_cluster(argv[index]):
+        raise _value_required(option)
+    value = argv[index]
+    if value.startswith("--"):
+        name, eq, inline = value.partition("=")
+        if name in _FLAGS and eq:
+            raise _unexpected_value(name, inline, used)
+        if name in _LONGS:
+            raise _value_required(option)
+    return value
+
+
 def parse_check_args(argv: list[str]) -> CheckArgs | None:
     """Parse ``check``'s arguments; ``None`` means help was asked for."""
     args = CheckArgs()
+    used: list[str] = []
     i = 0
     while i < len(argv):
         token = argv[i]
         if token == "--":
             args.command = argv[i + 1 :]
             break
-        if token in ("-h", "--help"):
+        value: str | None
+        if token.startswith("--") and token.partition("=")[0] in _LONGS:
+            name, eq, inline = token.partition("=")
+            value = inline if eq else None
+        elif _is_short_cluster(token):
+            name, value = _SHORTS[token[1]], token[2:] or None
+        else:
+            args.command = argv[i:]
+            break
+        if name == "--help":
             return None
-        if token in _FLAGS:
-            if token in args.flags:
-                raise UsageError(f"the argument '{token}' cannot be used multiple times")
-            args.flags.add(token)
-            i += 1
-            continue
-        flag, eq, value = token.partition("=")
-        if eq and flag in _FLAGS:
-            raise UsageError(
-                f"unexpected value '{value}' for '{flag}' found; no more were expected")
-        option, inline = _split_option(token)
-        if option is not None:
-            if inline is None:
-                if i + 1 >= len(argv) or (argv[i + 1].startswith("-") and argv[i + 1] != "-"):
-                    shown = "--rules <PATH>" if option == "-r" else _IGNORED_WITH_VALUE[option]
-                    raise UsageError(
-                        f"a value is required for '{shown}' but none was supplied", usage=False)
-                inline = argv[i + 1]
+        if name in _FLAGS:
+            if value is not None:
+                raise _unexpected_value(name, value, used)
+            if name in args.flags:
+                raise UsageError(f"the argument '{name}' cannot be used multiple times",
+                                 _FULL_USAGE)
+            args.flags.add(name)
+        else:
+            if value is None:
                 i += 1
-            if option == "-r":
-                args.rules.append(inline)
-            i += 1
-            continue
-        args.command = argv[i:]
-        break
+                value = _option_value(argv, i, name, used)
+            if name == "--rules":
+                if not value:  # clap's path parser rejects an empty value
+                    raise _value_required(name)
+                args.rules.append(value)
+        used.append(name)
+        i += 1
     missing = []
     if not args.rules:
         missing.append("--rules <PATH>")
@@ -103,24 +148,8 @@ def parse_check_args(argv: list[str]) -> CheckArgs | None:
         missing.append("<COMMAND>...")
     if missing:
         raise UsageError("the following required arguments were not provided:\n"
-                         + "".join(f"  {m}\n" for m in missing).rstrip("\n"))
+                         + "\n".join(f"  {m}" for m in missing), _usage(used))
     return args
-
-
-def _split_option(token: str) -> tuple[str | None, str | None]:
-    """Recognise ``-r X``/``-rX``/``-r=X``/``--rules[=X]`` and the ignored
-    Codex options; returns the option's key and any inline value."""
-    for long, key in (("--rules", "-r"), *((k, k) for k in _IGNORED_WITH_VALUE if k[1] == "-")):
-        if token == long:
-            return key, None
-        if token.startswith(long + "="):
-            return key, token[len(long) + 1 :]
-    for short in ("-r", "-c"):
-        if token == short:
-            return short, None
-        if token.startswith(short):
-            return short, token[2:].removeprefix("=")
-    return None, None
 
 
 def render_result(matches: list[RuleMatch], pretty: bool) -> str:
@@ -148,7 +177,7 @@ def check_main(argv: list[str], stdout: TextIO | None = None,
     try:
         args = parse_check_args(argv)
     except UsageError as error:
-        usage = f"\n{USAGE}\n" if error.usage else ""
+        usage = f"\n{error.usage}\n" if error.usage else ""
         err.write(f"error: {error.message}\n{usage}\nFor more information, try '--help'.\n")
         return 2
     if args is None:

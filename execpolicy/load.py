@@ -7,8 +7,13 @@ from collections.abc import Iterable, Sequence
 
 from . import cache as policy_cache
 from .error import PolicyReadError
-from .parser import PolicyParser
 from .policy import Policy
+
+# `.parser` (and Starlark) is imported only when a policy is evaluated: a
+# cache hit, the whole work of a short `execguard` process, needs neither.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .parser import PolicyParser
 
 
 def load_policy(
@@ -31,13 +36,21 @@ def load_policy(
             cached = policy_cache.load_cached(key)
             if cached is not None:
                 return cached
-            parser = PolicyParser()
+            # Policies whose example checks depend on the cwd and $HOME are
+            # stored under a key that covers those too.
+            environment_key = policy_cache.environment_key(key)
+            if environment_key is not None:
+                cached = policy_cache.load_cached(environment_key)
+                if cached is not None:
+                    return cached
+            parser = _new_parser()
             for name, data in zip(shown, raw, strict=True):
                 parser.parse(name, _decode(name, data))
-            if not parser.depends_on_environment:
-                policy_cache.store(key, parser.policy)
+            stored_key = environment_key if parser.depends_on_environment else key
+            if stored_key is not None:
+                policy_cache.store(stored_key, parser.policy)
             return parser.policy
-    parser = PolicyParser()
+    parser = _new_parser()
     for name in shown:
         parser.parse_file(name)
     return parser.policy
@@ -45,10 +58,16 @@ def load_policy(
 
 def load_policy_from_strings(sources: Sequence[tuple[str, str]]) -> Policy:
     """Evaluate ``(name, text)`` pairs in order; names appear in errors."""
-    parser = PolicyParser()
+    parser = _new_parser()
     for name, text in sources:
         parser.parse(name, text)
     return parser.policy
+
+
+def _new_parser() -> PolicyParser:
+    from .parser import PolicyParser
+
+    return PolicyParser()
 
 
 def _read_all(paths: Sequence[str]) -> list[bytes] | None:

@@ -60,11 +60,24 @@ def starlark_type(value: object) -> str:
     return _TYPE_NAMES.get(type(value), type(value).__name__)
 
 
+_REPR_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\", '"': '\\"'}
+
+
+def _repr_char(c: str) -> str:
+    # starlark-rust: controls, DEL..U+00FF and non-alphanumerics are escaped.
+    code = ord(c)
+    if c in _REPR_ESCAPES:
+        return _REPR_ESCAPES[c]
+    if 0x20 <= code < 0x7F or (code > 0xFF and c.isalnum()):
+        return c
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
 def starlark_repr(value: object) -> str:
     if isinstance(value, str):
-        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-        escaped = escaped.replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r")
-        return f'"{escaped}"'
+        return '"' + "".join(map(_repr_char, value)) + '"'
     if isinstance(value, bool) or value is None:
         return repr(value)
     if isinstance(value, list):
@@ -75,30 +88,47 @@ def starlark_repr(value: object) -> str:
     return repr(value)
 
 
+def _truncate_repr(text: str) -> str:
+    """Error messages shorten a repr longer than 60 characters to its first
+    34 and last 17 bytes (whole characters only) around ``<<...>>``."""
+    if len(text) <= 60:
+        return text
+    data = text.encode()
+    head = data[:34].decode(errors="ignore")
+    tail = data[-17:].decode(errors="ignore")
+    return f"{head}<<...>>{tail}"
+
+
 Param = tuple[str, type, object]
 
 
 def _bind(function: str, params: Sequence[Param], args: tuple[Any, ...],
           kwargs: dict[str, Any]) -> list[Any]:
+    # The interpreter's order: a repeated argument, too many positionals, a
+    # missing parameter, unknown names; types are checked only after binding.
+    values: dict[str, Any] = dict(zip((p[0] for p in params), args, strict=False))
+    names = {p[0] for p in params}
+    extra = []
+    for key, value in kwargs.items():
+        if key in values:
+            raise PolicyError(f"Argument `{key}` occurs more than once")
+        if key in names:
+            values[key] = value
+        else:
+            extra.append(key)
     if len(args) > len(params):
         raise PolicyError(
             f"Found {len(args) - len(params)} extra positional argument(s) for call to {function}"
         )
-    values: dict[str, Any] = dict(zip((p[0] for p in params), args, strict=False))
-    names = {p[0] for p in params}
-    extra = [k for k in kwargs if k not in names]
+    for name, _, default in params:
+        if name not in values and default is _REQUIRED:
+            raise PolicyError(f"Missing parameter `{name}` for call to `{function}`")
     if extra:
-        listed = ", ".join(f"`{k}`" for k in extra)
+        listed = " ".join(f"`{k}`" for k in extra)
         raise PolicyError(f"Found {listed} extra named parameter(s) for call to {function}")
-    for key, value in kwargs.items():
-        if key in values:
-            raise PolicyError(f"Multiple values for parameter `{key}` in call to `{function}`")
-        values[key] = value
     bound = []
     for name, expected, default in params:
         if name not in values:
-            if default is _REQUIRED:
-                raise PolicyError(f"Missing parameter `{name}` for call to `{function}`")
             bound.append(default)
             continue
         value = values[name]
@@ -106,7 +136,7 @@ def _bind(function: str, params: Sequence[Param], args: tuple[Any, ...],
             raise PolicyError(
                 f"Type of parameter `{name}` doesn't match, expected "
                 f"`{_EXPECTED_NAMES[expected]}`, actual "
-                f"`{starlark_type(value)} (repr: {starlark_repr(value)})`"
+                f"`{starlark_type(value)} (repr: {_truncate_repr(starlark_repr(value))})`"
             )
         bound.append(value)
     return bound

@@ -6,12 +6,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from .decision import Decision, strictest
 from .error import PolicyError
 from .rule import NetworkProtocol, NetworkRule, PrefixRule, RuleMatch, canonical_form
 
+# Not `typing.TYPE_CHECKING`: importing `typing` would cost the short-lived
+# `execguard execpolicy check` process more than its whole check.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .results import Evaluation
 
@@ -84,7 +86,8 @@ class Policy:
         """Append a rule whose tokens are single literals (no justification)."""
         if not tokens:
             raise PolicyError("invalid pattern element: prefix cannot be empty")
-        rule = PrefixRule(tokens[0], tuple(tokens[1:]), Decision(decision))
+        parsed = decision if isinstance(decision, Decision) else Decision.parse(decision)
+        rule = PrefixRule(tokens[0], tuple(tokens[1:]), parsed)
         self.add_rule(rule)
         return rule
 
@@ -119,9 +122,8 @@ class Policy:
     def merge_overlay(self, other: Policy) -> None:
         """Append ``other``'s rules after this policy's; its host-executable
         entries replace same-named ones."""
-        for rules in other.rules_by_program.values():
-            for rule in rules:
-                self.add_rule(rule)
+        for rule in other.rules:  # a snapshot: `other` may be this policy
+            self.add_rule(rule)
         self.network_rules.extend(other.network_rules)
         self.host_executables.update(other.host_executables)
 
@@ -183,11 +185,16 @@ class Policy:
             return found
         return self._resolved_matches(argv, resolution or Resolution())
 
-    def decision(self, command: Sequence[str], *, resolve_host_executables: bool = False
-                 ) -> Decision | None:
+    def decision(
+        self,
+        command: Sequence[str],
+        *,
+        resolve_host_executables: bool = False,
+        resolution: Resolution | None = None,
+    ) -> Decision | None:
         """The strictest decision of the matching rules, ``None`` if none match."""
         return strictest([m.decision for m in self.matches(
-            command, resolve_host_executables=resolve_host_executables)])
+            command, resolve_host_executables=resolve_host_executables, resolution=resolution)])
 
     def check(
         self,

@@ -125,10 +125,27 @@ def join_example(tokens: Iterable[str]) -> str:
     return " ".join(_quote_token(t) for t in tokens)
 
 
+# Grapheme_Extend is Mn + Me + Other_Grapheme_Extend; the latter's spacing
+# marks (Mc) and the half-width katakana sound marks (Lm) are not visible in
+# `unicodedata`, so they are listed here as the reference (Unicode 17) has them.
+_OTHER_GRAPHEME_EXTEND = frozenset(map(chr, (
+    0x09BE, 0x09D7, 0x0B3E, 0x0B57, 0x0BBE, 0x0BD7, 0x0CC0, 0x0CC2, 0x0CC7, 0x0CC8,
+    0x0CCA, 0x0CCB, 0x0CD5, 0x0CD6, 0x0D3E, 0x0D57, 0x0DCF, 0x0DDF, 0x1715, 0x1734,
+    0x1B35, 0x1B3B, 0x1B3D, 0x1B43, 0x1B44, 0x1BAA, 0x1BF2, 0x1BF3, 0x200C, 0x200D,
+    0x302E, 0x302F, 0xA953, 0xA9C0, 0xFF9E, 0xFF9F, 0x111C0, 0x11235, 0x1133E,
+    0x1134D, 0x11357, 0x114B0, 0x114BD, 0x115AF, 0x116B6, 0x11930, 0x1193D, 0x16FF0,
+    0x16FF1, 0x1D165, 0x1D166, *range(0x1D16D, 0x1D173),
+)))
+# Mn in older Unicode data but a printable spacing mark in the reference's.
+_NOT_GRAPHEME_EXTEND = frozenset("\U0001171e")
+
+
 def _needs_unicode_escape(c: str) -> bool:
     category = unicodedata.category(c)
-    if category in ("Mn", "Me") or c in "\u200c\u200d":  # grapheme extenders
+    if c in _OTHER_GRAPHEME_EXTEND:
         return True
+    if category in ("Mn", "Me"):  # grapheme extenders
+        return c not in _NOT_GRAPHEME_EXTEND
     if c == " ":
         return False
     return category in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Zs")
