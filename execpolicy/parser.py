@@ -21,6 +21,7 @@ import starlark
 
 from .decision import Decision
 from .error import PolicyError, PolicyParseError, PolicyReadError
+from .limits import check_source_limits, run_on_large_stack
 from .policy import Policy, normalize_lexically
 from .render import debug_match, debug_rule, join_example, rust_debug_list, split_example
 from .rule import (
@@ -264,9 +265,13 @@ class PolicyParser:
         module = starlark.Module()
         for builtin, function in self._builtins(staged).items():
             module.add_callable(builtin, _reporting(function, failure))
+        check_source_limits(name, source)
+
+        def evaluate() -> None:
+            starlark.eval(module, starlark.parse(name, source, _DIALECT), _GLOBALS)
+
         try:
-            ast = starlark.parse(name, source, _DIALECT)
-            starlark.eval(module, ast, _GLOBALS)
+            run_on_large_stack(evaluate)
         except starlark.StarlarkError as error:
             detail = str(error)
             if failure:
