@@ -83,7 +83,6 @@ def main(argv: list[str]) -> int:
     load_policy([big], use_cache=True)
     hit = load_policy([big], use_cache=True)
     assert hit == evaluated, "a cache hit must give the evaluated policy"
-    assert [r.folded_rest for r in hit.rules] == [r.folded_rest for r in evaluated.rules]
     cache_entries = len(os.listdir(os.environ["EXECGUARD_CACHE_DIR"]))
     results.append(_timed_once("load_10k_cache_hit",
                                lambda: load_policy([big], use_cache=True), repeat))

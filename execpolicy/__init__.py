@@ -5,35 +5,70 @@ Load rules files, check an argv, read typed results::
     from execguard.execpolicy import load_policy
     policy = load_policy(["policies/default.rules"])
     policy.check(["git", "push", "--force"]).decision   # Decision.PROMPT
+
+Names are imported on first use (PEP 562): a short `execguard execpolicy
+check` process loads only what a cache hit needs, not Starlark, pydantic or
+the amendment and discovery code.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-from .amend import (
-    AmendError,
-    append_network_rule,
-    append_prefix_rule,
-    network_rule_line,
-    prefix_rule_line,
-)
-from .decision import Decision
-from .discovery import (
-    RuleLayer,
-    RulesDiscoveryError,
-    discover_rule_files,
-    load_discovered_policy,
-    user_rules_file,
-)
-from .error import Location, PolicyError, PolicyParseError, PolicyReadError
-from .load import load_policy, load_policy_from_strings
-from .parser import PolicyParser
-from .policy import Policy, Resolution
-from .rule import NetworkProtocol, NetworkRule, PrefixRule, RuleMatch
-
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from .amend import (
+        AmendError,
+        append_network_rule,
+        append_prefix_rule,
+        network_rule_line,
+        prefix_rule_line,
+    )
+    from .decision import Decision
+    from .discovery import (
+        RuleLayer,
+        RulesDiscoveryError,
+        discover_rule_files,
+        load_discovered_policy,
+        trust_project,
+        user_rules_file,
+    )
+    from .error import Location, PolicyError, PolicyParseError, PolicyReadError
+    from .load import load_policy, load_policy_from_strings
+    from .parser import PolicyParser
+    from .policy import Policy, Resolution
     from .results import Evaluation, MatchedRule, PrefixRuleMatch
+    from .rule import NetworkProtocol, NetworkRule, PrefixRule, RuleMatch
+
+# public name -> the module that defines it
+_EXPORTS = {
+    "AmendError": "amend",
+    "append_network_rule": "amend",
+    "append_prefix_rule": "amend",
+    "network_rule_line": "amend",
+    "prefix_rule_line": "amend",
+    "Decision": "decision",
+    "RuleLayer": "discovery",
+    "RulesDiscoveryError": "discovery",
+    "discover_rule_files": "discovery",
+    "load_discovered_policy": "discovery",
+    "trust_project": "discovery",
+    "user_rules_file": "discovery",
+    "Location": "error",
+    "PolicyError": "error",
+    "PolicyParseError": "error",
+    "PolicyReadError": "error",
+    "load_policy": "load",
+    "load_policy_from_strings": "load",
+    "PolicyParser": "parser",
+    "Policy": "policy",
+    "Resolution": "policy",
+    "Evaluation": "results",
+    "MatchedRule": "results",
+    "PrefixRuleMatch": "results",
+    "NetworkProtocol": "rule",
+    "NetworkRule": "rule",
+    "PrefixRule": "rule",
+    "RuleMatch": "rule",
+}
 
 __all__ = [
     "AmendError",
@@ -62,16 +97,21 @@ __all__ = [
     "load_policy_from_strings",
     "network_rule_line",
     "prefix_rule_line",
+    "trust_project",
     "user_rules_file",
 ]
 
-_LAZY = {"Evaluation", "MatchedRule", "PrefixRuleMatch"}
+
+def __getattr__(name: str) -> object:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
 
 
-def __getattr__(name: str) -> Any:
-    # The pydantic wire types load on first use only (see results.py).
-    if name in _LAZY:
-        from . import results
-
-        return getattr(results, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
-
+from .choice import Choice
 from .error import PolicyError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import ClassVar
 
-class Decision(StrEnum):
-    """What a matching rule says about a command.
+
+class Decision(Choice):
+    """What a matching rule says about a command: ``allow``, ``prompt`` or
+    ``forbidden``.
 
     Ordered ``allow < prompt < forbidden``: when several rules match, the
     strictest one decides.
     """
 
-    ALLOW = "allow"
-    PROMPT = "prompt"
-    FORBIDDEN = "forbidden"
+    __slots__ = ()
+    ALLOW: ClassVar[Decision]
+    PROMPT: ClassVar[Decision]
+    FORBIDDEN: ClassVar[Decision]
 
     @property
     def strictness(self) -> int:
@@ -41,6 +46,10 @@ class Decision(StrEnum):
         """The Rust `Debug` spelling used in the reference's error texts."""
         return self.value.capitalize()
 
+
+Decision.ALLOW = Decision._define("allow")
+Decision.PROMPT = Decision._define("prompt")
+Decision.FORBIDDEN = Decision._define("forbidden")
 
 _STRICTNESS = {Decision.ALLOW: 0, Decision.PROMPT: 1, Decision.FORBIDDEN: 2}
 

@@ -7,8 +7,7 @@ that tools reading Codex errors read ours the same way.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+from .value import Value
 
 
 class PolicyError(Exception):
@@ -36,18 +35,18 @@ class PolicyReadError(PolicyError):
         self.cause = cause
 
 
-_LOCATION = re.compile(r"^\s*--> (?P<file>.*):(?P<line>\d+):(?P<column>\d+)\s*$", re.M)
-_FRAME = re.compile(r"^\s*\* (?P<file>.*):(?P<line>\d+), in ", re.M)
-_MESSAGE = re.compile(r"^error: (?P<message>.*)$", re.M)
-
-
-@dataclass(frozen=True)
-class Location:
+class Location(Value):
     """A 1-based line and column in a rules file."""
 
+    __slots__ = ("file", "line", "column")
     file: str
     line: int
     column: int
+
+    def __init__(self, file: str, line: int, column: int) -> None:
+        object.__setattr__(self, "file", file)
+        object.__setattr__(self, "line", line)
+        object.__setattr__(self, "column", column)
 
 
 class PolicyParseError(PolicyError):
@@ -64,8 +63,10 @@ class PolicyParseError(PolicyError):
         self.path = path
         self.detail = detail
         self.from_starlark = from_starlark
+        import re  # only on errors: `re` is not needed to load a good policy
+
         self.location = _find_location(detail)
-        match = _MESSAGE.search(detail)
+        match = re.search(r"^error: (?P<message>.*)$", detail, re.M)
         summary = match.group("message") if match else detail.strip().splitlines()[0]
         super().__init__(summary)
 
@@ -77,10 +78,12 @@ class PolicyParseError(PolicyError):
 
 
 def _find_location(detail: str) -> Location | None:
-    match = _LOCATION.search(detail)
+    import re
+
+    match = re.search(r"^\s*--> (?P<file>.*):(?P<line>\d+):(?P<column>\d+)\s*$", detail, re.M)
     if match:
         return Location(match["file"], int(match["line"]), int(match["column"]))
-    frame = _FRAME.search(detail)
+    frame = re.search(r"^\s*\* (?P<file>.*):(?P<line>\d+), in ", detail, re.M)
     if frame:
         return Location(frame["file"], int(frame["line"]), 1)
     return None

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
 
 from . import cache as policy_cache
 from .error import PolicyReadError
-from .policy import Policy
 
 # `.parser` (and Starlark) is imported only when a policy is evaluated: a
 # cache hit, the whole work of a short `execguard` process, needs neither.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
     from .parser import PolicyParser
+    from .policy import Policy
 
 
 def load_policy(
@@ -23,32 +24,24 @@ def load_policy(
 
     Raises :class:`PolicyReadError` or :class:`PolicyParseError` (naming the
     file, line and column) for the first file that fails, as the reference
-    reports them. Large policies are cached by content; ``use_cache=False``
-    (or ``EXECGUARD_POLICY_CACHE=0``) turns that off.
+    reports them. Compiled policies are cached by content (see
+    ``cache.py``); ``use_cache=False`` (or ``EXECGUARD_POLICY_CACHE=0``)
+    turns that off.
     """
     shown = [os.fspath(p) for p in paths]
     if use_cache is None:
         use_cache = os.environ.get("EXECGUARD_POLICY_CACHE", "1") != "0"
     if use_cache:
         raw = _read_all(shown)
-        if raw is not None and sum(map(len, raw)) >= policy_cache.MIN_CACHED_BYTES:
-            key = policy_cache.cache_key(raw)
-            cached = policy_cache.load_cached(key)
+        if raw is not None:
+            cached = policy_cache.load_cached(raw)
             if cached is not None:
                 return cached
-            # Policies whose example checks depend on the cwd and $HOME are
-            # stored under a key that covers those too.
-            environment_key = policy_cache.environment_key(key)
-            if environment_key is not None:
-                cached = policy_cache.load_cached(environment_key)
-                if cached is not None:
-                    return cached
             parser = _new_parser()
             for name, data in zip(shown, raw, strict=True):
                 parser.parse(name, _decode(name, data))
-            stored_key = environment_key if parser.depends_on_environment else key
-            if stored_key is not None:
-                policy_cache.store(stored_key, parser.policy)
+            policy_cache.store(raw, parser.policy,
+                               depends_on_environment=parser.depends_on_environment)
             return parser.policy
     parser = _new_parser()
     for name in shown:

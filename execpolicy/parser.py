@@ -345,11 +345,20 @@ class PolicyParser:
     def _example_matches(self, scratch: Policy, example: list[str]) -> list[RuleMatch]:
         found = scratch.matches(example)
         if not found:
-            program = example[0]
-            if not program.startswith("/"):
+            if _resolution_reads_environment(example[0]):
                 self.depends_on_environment = True
             found = scratch.matches(example, resolve_host_executables=True)
         return found
+
+
+def _resolution_reads_environment(program: str) -> bool:
+    """Whether resolving ``program`` to a path depends on the cwd or ``$HOME``
+    in a way that can change a match. A bare name (``git``) resolves to
+    ``<cwd>/git``, whose basename is the name again: resolution can then only
+    drop matches the exact lookup already lacked, wherever the cwd is."""
+    if program.startswith("/"):
+        return False
+    return not program or "/" in program or program in (".", "..", "~")
 
 
 _PREFIX_RULE_PARAMS: tuple[Param, ...] = (

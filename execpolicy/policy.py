@@ -4,22 +4,22 @@ and network rules, and the lookup that checks a command against them."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 
 from .decision import Decision, strictest
 from .error import PolicyError
 from .rule import NetworkProtocol, NetworkRule, PrefixRule, RuleMatch, canonical_form
+from .value import Value
 
 # Not `typing.TYPE_CHECKING`: importing `typing` would cost the short-lived
 # `execguard execpolicy check` process more than its whole check.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
     from .results import Evaluation
 
 
-@dataclass(frozen=True, slots=True)
-class Resolution:
+class Resolution(Value):
     """How host-executable resolution turns a command's program into a path.
 
     The reference resolves ``~`` against ``$HOME`` and relative paths against
@@ -27,8 +27,13 @@ class Resolution:
     another directory pass it explicitly.
     """
 
-    cwd: str | None = None
-    home: str | None = None
+    __slots__ = ("cwd", "home")
+    cwd: str | None
+    home: str | None
+
+    def __init__(self, cwd: str | None = None, home: str | None = None) -> None:
+        object.__setattr__(self, "cwd", cwd)
+        object.__setattr__(self, "home", home)
 
     def absolute(self, program: str) -> str:
         if program == "~" or program.startswith("~/"):
@@ -54,7 +59,6 @@ def normalize_lexically(path: str) -> str:
     return "/" + "/".join(parts)
 
 
-@dataclass
 class Policy:
     """Prefix rules, host-executable entries and network rules.
 
@@ -62,13 +66,29 @@ class Policy:
     programmatically with :meth:`add_prefix_rule` / :meth:`add_network_rule`.
     """
 
-    # program spelling -> its rules in definition order
-    rules_by_program: dict[str, list[PrefixRule]] = field(default_factory=dict)
-    # bare name -> the only absolute paths that may stand for it
-    host_executables: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    network_rules: list[NetworkRule] = field(default_factory=list)
-    # canonical form -> program spellings that have canonical rules
-    _canonical_programs: dict[str, list[str]] = field(default_factory=dict, repr=False)
+    __slots__ = ("_canonical_programs", "host_executables", "network_rules", "rules_by_program")
+
+    def __init__(self, *, host_executables: dict[str, tuple[str, ...]] | None = None) -> None:
+        # program spelling -> its rules in definition order
+        self.rules_by_program: dict[str, list[PrefixRule]] = {}
+        # bare name -> the only absolute paths that may stand for it
+        self.host_executables: dict[str, tuple[str, ...]] = dict(host_executables or {})
+        self.network_rules: list[NetworkRule] = []
+        # canonical form -> program spellings that have canonical rules
+        self._canonical_programs: dict[str, list[str]] = {}
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Policy):
+            return NotImplemented
+        return (self.rules_by_program, self.host_executables, self.network_rules) == (
+            other.rules_by_program, other.host_executables, other.network_rules)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        return (f"Policy(rules={sum(map(len, self.rules_by_program.values()))}, "
+                f"host_executables={len(self.host_executables)}, "
+                f"network_rules={len(self.network_rules)})")
 
     # -- building --------------------------------------------------------------
 

@@ -7,12 +7,16 @@ command starts with the pattern (extra command tokens are ignored).
 
 from __future__ import annotations
 
-import unicodedata
-from dataclasses import dataclass, field
-from enum import StrEnum
-
+from .choice import Choice
 from .decision import Decision
 from .error import PolicyError
+from .value import Value
+
+_set = object.__setattr__
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import ClassVar
 
 
 def canonical_form(token: str) -> str:
@@ -22,7 +26,9 @@ def canonical_form(token: str) -> str:
     ``git``, ``STRASSE`` ~ ``straße``, composed ~ decomposed accents), while
     compatibility forms (full-width letters) stay distinct.
     """
-    return unicodedata.normalize("NFD", unicodedata.normalize("NFD", token).casefold())
+    from unicodedata import normalize
+
+    return normalize("NFD", normalize("NFD", token).casefold())
 
 
 # A pattern token after the program: one literal, or alternatives (a tuple of
@@ -30,27 +36,31 @@ def canonical_form(token: str) -> str:
 PatternToken = str | tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class PrefixRule:
+class PrefixRule(Value):
     """One rule: ``program rest...`` → decision."""
 
+    __slots__ = ("program", "rest", "decision", "justification", "canonical_matching",
+                 "_folded_rest")
     program: str
     rest: tuple[PatternToken, ...]
     decision: Decision
-    justification: str | None = None
-    canonical_matching: bool = False
-    # Folded forms of `rest`, computed once so matching folds only the command.
-    folded_rest: tuple[str | frozenset[str], ...] = field(
-        default=(), init=False, repr=False, compare=False
-    )
+    justification: str | None
+    canonical_matching: bool
+    # Canonical forms of `rest`, computed once so matching folds only the command.
+    _folded_rest: tuple[str | frozenset[str], ...]
 
-    def __post_init__(self) -> None:
-        if self.canonical_matching:
-            folded = tuple(
-                canonical_form(t) if isinstance(t, str) else frozenset(map(canonical_form, t))
-                for t in self.rest
-            )
-            object.__setattr__(self, "folded_rest", folded)
+    def __init__(self, program: str, rest: tuple[PatternToken, ...], decision: Decision,
+                 justification: str | None = None, canonical_matching: bool = False) -> None:
+        # Direct slot writes: the cache rebuilds thousands of rules per process.
+        _set(self, "program", program)
+        _set(self, "rest", rest)
+        _set(self, "decision", decision)
+        _set(self, "justification", justification)
+        _set(self, "canonical_matching", canonical_matching)
+        _set(self, "_folded_rest", tuple(
+            canonical_form(t) if isinstance(t, str) else frozenset(map(canonical_form, t))
+            for t in rest
+        ) if canonical_matching else ())
 
     @property
     def pattern(self) -> list[str | list[str]]:
@@ -64,7 +74,7 @@ class PrefixRule:
         if len(command) <= len(rest):
             return False
         if self.canonical_matching:
-            for i, want in enumerate(self.folded_rest, 1):
+            for i, want in enumerate(self._folded_rest, 1):
                 got = canonical_form(command[i])
                 if got != want if isinstance(want, str) else got not in want:
                     return False
@@ -76,8 +86,7 @@ class PrefixRule:
         return True
 
 
-@dataclass(frozen=True, slots=True)
-class RuleMatch:
+class RuleMatch(Value):
     """A rule that matched a command.
 
     ``matched_prefix`` is the command's own spelling of the matched tokens;
@@ -85,10 +94,18 @@ class RuleMatch:
     host-executable resolution (an absolute path standing for a bare name).
     """
 
+    __slots__ = ("matched_prefix", "decision", "resolved_program", "justification")
     matched_prefix: list[str]
     decision: Decision
-    resolved_program: str | None = None
-    justification: str | None = None
+    resolved_program: str | None
+    justification: str | None
+
+    def __init__(self, matched_prefix: list[str], decision: Decision,
+                 resolved_program: str | None = None, justification: str | None = None) -> None:
+        _set(self, "matched_prefix", matched_prefix)
+        _set(self, "decision", decision)
+        _set(self, "resolved_program", resolved_program)
+        _set(self, "justification", justification)
 
     def to_json(self) -> dict[str, object]:
         """The reference's wire shape: ``{"prefixRuleMatch": {...}}``."""
@@ -103,13 +120,14 @@ class RuleMatch:
         return {"prefixRuleMatch": body}
 
 
-class NetworkProtocol(StrEnum):
+class NetworkProtocol(Choice):
     """Protocols a network rule can name (canonical spellings)."""
 
-    HTTP = "http"
-    HTTPS = "https"
-    SOCKS5_TCP = "socks5_tcp"
-    SOCKS5_UDP = "socks5_udp"
+    __slots__ = ()
+    HTTP: ClassVar[NetworkProtocol]
+    HTTPS: ClassVar[NetworkProtocol]
+    SOCKS5_TCP: ClassVar[NetworkProtocol]
+    SOCKS5_UDP: ClassVar[NetworkProtocol]
 
     @classmethod
     def parse(cls, raw: str) -> NetworkProtocol:
@@ -122,6 +140,11 @@ class NetworkProtocol(StrEnum):
         return protocol
 
 
+NetworkProtocol.HTTP = NetworkProtocol._define("http")
+NetworkProtocol.HTTPS = NetworkProtocol._define("https")
+NetworkProtocol.SOCKS5_TCP = NetworkProtocol._define("socks5_tcp")
+NetworkProtocol.SOCKS5_UDP = NetworkProtocol._define("socks5_udp")
+
 _PROTOCOL_ALIASES = {
     "http": NetworkProtocol.HTTP,
     "https": NetworkProtocol.HTTPS,
@@ -132,14 +155,21 @@ _PROTOCOL_ALIASES = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class NetworkRule:
+class NetworkRule(Value):
     """A host-wide allow / prompt / deny record for the network proxy."""
 
+    __slots__ = ("host", "protocol", "decision", "justification")
     host: str
     protocol: NetworkProtocol
     decision: Decision
-    justification: str | None = None
+    justification: str | None
+
+    def __init__(self, host: str, protocol: NetworkProtocol, decision: Decision,
+                 justification: str | None = None) -> None:
+        _set(self, "host", host)
+        _set(self, "protocol", protocol)
+        _set(self, "decision", decision)
+        _set(self, "justification", justification)
 
 
 # Rust's `char::is_whitespace` (Unicode White_Space). Python's `str.isspace`

@@ -364,7 +364,7 @@ def test_cache_encoding_round_trips(
         policy.set_host_executable(name, paths)
     for host, protocol, decision, justification in network:
         policy.add_network_rule(host, protocol, decision, justification)
-    decoded = _decode(marshal.loads(marshal.dumps(_encode(policy))))
+    decoded = _decode(*marshal.loads(marshal.dumps(_encode(policy))))
     assert decoded.rules == policy.rules
     assert decoded.host_executables == policy.host_executables
     assert decoded.network_rules == policy.network_rules
