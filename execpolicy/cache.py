@@ -24,6 +24,7 @@ import os
 import zlib
 
 from .decision import Decision
+from .error import PolicyError
 from .policy import Policy
 from .rule import NetworkProtocol, NetworkRule, PrefixRule
 
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 # Bump when the stored shape or the loader's semantics change.
-_FORMAT = "execguard-policy-cache-3"
+_FORMAT = "execguard-policy-cache-4"
 _MAX_ENTRIES = 128
 
 
@@ -75,14 +76,14 @@ def load_cached(sources: Sequence[bytes]) -> Policy | None:
             # One read, then `loads`: `marshal.load` on a file reads it in
             # tiny pieces (~30 ms slower for 10,000 rules).
             data = marshal.loads(handle.read())
-        if not (isinstance(data, tuple) and len(data) == 6 and data[0] == _FORMAT):
+        if not (isinstance(data, tuple) and len(data) == 7 and data[0] == _FORMAT):
             return None
-        _, stored_sources, stored_environment, rules, hosts, network = data
+        _, stored_sources, stored_environment, *policy = data
         if stored_sources != list(sources):
             return None
         if stored_environment is not None and tuple(stored_environment) != environment():
             return None
-        return _decode(rules, hosts, network)
+        return _decode(*policy)
     except (OSError, EOFError, ValueError, TypeError, KeyError):
         return None
 
@@ -124,38 +125,38 @@ def _prune(directory: str) -> None:
 
 
 def _encode(policy: Policy) -> tuple[Any, ...]:
-    # Grouped by program (in first-definition order): each program's name is
-    # stored once, which halves the time to unmarshal.
-    rules = [
-        (program, [(r.rest, r.decision.value, r.justification, r.canonical_matching)
-                   for r in group])
+    # Each program's rules are a marshal blob of their own, decoded only when
+    # a command names that program: a check reads one group of thousands.
+    groups = {
+        program: marshal.dumps([(r.rest, r.decision.value, r.justification,
+                                 r.canonical_matching) for r in group])
         for program, group in policy.rules_by_program.items()
-    ]
+    }
     hosts = list(policy.host_executables.items())
     network = [(n.host, n.protocol.value, n.decision.value, n.justification)
                for n in policy.network_rules]
-    return (rules, hosts, network)
+    return (groups, dict(policy._canonical_programs), hosts, network)
 
 
 _DECISIONS = {decision.value: decision for decision in Decision.members()}
 
 
-def _decode(rules: Any, hosts: Any, network: Any) -> Policy:
-    import gc
-
-    policy = Policy()
-    # Rebuilding allocates thousands of objects, none of them garbage:
-    # collections meanwhile would only slow it down (~25%).
-    collecting = gc.isenabled()
-    gc.disable()
+def _decode_group(program: str, blob: bytes) -> list[PrefixRule]:
     try:
-        for program, group in rules:
-            for rest, decision, justification, canonical in group:
-                policy.add_rule(PrefixRule(program, tuple(rest), _DECISIONS[decision],
-                                           justification, bool(canonical)))
-    finally:
-        if collecting:
-            gc.enable()
+        return [PrefixRule(program, tuple(rest), _DECISIONS[decision], justification,
+                           bool(canonical))
+                for rest, decision, justification, canonical in marshal.loads(blob)]
+    except (EOFError, ValueError, TypeError, KeyError):
+        # Entries are written atomically, so this is a damaged disk or a
+        # tampered file: fail loudly rather than check against a partial policy.
+        raise PolicyError(f"corrupt policy cache entry in {cache_dir()} (rules for "
+                          f"{program!r}); delete the directory to rebuild it") from None
+
+
+def _decode(groups: Any, canonical_programs: Any, hosts: Any, network: Any) -> Policy:
+    if not all(isinstance(g, bytes) for g in groups.values()):
+        raise ValueError("not a policy cache entry")
+    policy = Policy._with_encoded_groups(groups, canonical_programs, _decode_group)
     for name, paths in hosts:
         policy.host_executables[name] = tuple(paths)
     for host, protocol, decision, justification in network:

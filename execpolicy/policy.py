@@ -14,7 +14,7 @@ from .value import Value
 # `execguard execpolicy check` process more than its whole check.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
     from .results import Evaluation
 
@@ -66,16 +66,52 @@ class Policy:
     programmatically with :meth:`add_prefix_rule` / :meth:`add_network_rule`.
     """
 
-    __slots__ = ("_canonical_programs", "host_executables", "network_rules", "rules_by_program")
+    __slots__ = ("_canonical_programs", "_decode_group", "_groups", "host_executables",
+                 "network_rules")
 
     def __init__(self, *, host_executables: dict[str, tuple[str, ...]] | None = None) -> None:
-        # program spelling -> its rules in definition order
-        self.rules_by_program: dict[str, list[PrefixRule]] = {}
+        # program spelling -> its rules in definition order; a group read from
+        # the policy cache stays encoded until a command names its program.
+        self._groups: dict[str, list[PrefixRule] | bytes] = {}
+        self._decode_group: Callable[[str, bytes], list[PrefixRule]] | None = None
         # bare name -> the only absolute paths that may stand for it
         self.host_executables: dict[str, tuple[str, ...]] = dict(host_executables or {})
         self.network_rules: list[NetworkRule] = []
         # canonical form -> program spellings that have canonical rules
         self._canonical_programs: dict[str, list[str]] = {}
+
+    @classmethod
+    def _with_encoded_groups(
+        cls,
+        groups: dict[str, bytes],
+        canonical_programs: dict[str, list[str]],
+        decode_group: Callable[[str, bytes], list[PrefixRule]],
+    ) -> Policy:
+        """A policy whose rule groups are decoded on first use (the cache's
+        fast path: a check touches one program of thousands)."""
+        policy = cls()
+        policy._groups.update(groups)
+        policy._canonical_programs.update(canonical_programs)
+        policy._decode_group = decode_group
+        return policy
+
+    @property
+    def rules_by_program(self) -> dict[str, list[PrefixRule]]:
+        """Program spelling → its rules in definition order."""
+        for program, group in self._groups.items():
+            if isinstance(group, bytes):
+                self._groups[program] = self._decoded(program, group)
+        return self._groups  # type: ignore[return-value]  # every group decoded above
+
+    def _group(self, program: str) -> list[PrefixRule] | None:
+        group = self._groups.get(program)
+        if isinstance(group, bytes):
+            group = self._groups[program] = self._decoded(program, group)
+        return group
+
+    def _decoded(self, program: str, group: bytes) -> list[PrefixRule]:
+        assert self._decode_group is not None
+        return self._decode_group(program, group)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Policy):
@@ -86,7 +122,7 @@ class Policy:
     __hash__ = None  # type: ignore[assignment]  # mutable
 
     def __repr__(self) -> str:
-        return (f"Policy(rules={sum(map(len, self.rules_by_program.values()))}, "
+        return (f"Policy(rules={len(self.rules)}, "
                 f"host_executables={len(self.host_executables)}, "
                 f"network_rules={len(self.network_rules)})")
 
@@ -94,7 +130,11 @@ class Policy:
 
     def add_rule(self, rule: PrefixRule) -> None:
         """Append a rule after every existing rule for its program."""
-        self.rules_by_program.setdefault(rule.program, []).append(rule)
+        group = self._group(rule.program)
+        if group is None:
+            self._groups[rule.program] = [rule]
+        else:
+            group.append(rule)
         if rule.canonical_matching:
             spellings = self._canonical_programs.setdefault(canonical_form(rule.program), [])
             if rule.program not in spellings:
@@ -235,7 +275,7 @@ class Policy:
         )
 
     def _candidates(self, program: str) -> list[PrefixRule]:
-        exact = self.rules_by_program.get(program, [])
+        exact = self._group(program) or []
         if not self._canonical_programs:
             return exact
         spellings = self._canonical_programs.get(canonical_form(program))
@@ -245,7 +285,7 @@ class Policy:
             rule
             for spelling in spellings
             if spelling != program
-            for rule in self.rules_by_program[spelling]
+            for rule in self._group(spelling) or ()
             if rule.canonical_matching
         ]
         return exact + cross if cross else exact
