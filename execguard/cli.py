@@ -12,6 +12,8 @@ USAGE = """Usage: execguard <COMMAND>
 
 Commands:
   execpolicy check   Check a command against rules files (Codex-compatible JSON)
+  execpolicy rules   List the discovered rules files (shipped, user, trusted project)
+  execpolicy trust   Trust the current project's .execguard/rules
 
 Options:
   -h, --help     Print help
@@ -33,8 +35,17 @@ def main(argv: list[str] | None = None) -> int:
     if args and args[0] in ("-h", "--help", "help"):
         sys.stdout.write(USAGE)
         return 0
+    if args[:2] == ["execpolicy", "rules"]:
+        from execguard.execpolicy.cli import rules_main
+
+        return rules_main(args[2:])
+    if args[:2] == ["execpolicy", "trust"]:
+        from execguard.execpolicy.cli import trust_main
+
+        return trust_main(args[2:])
     if args[:1] == ["execpolicy"]:
-        sys.stderr.write("error: 'execguard execpolicy' requires a subcommand: check\n")
+        sys.stderr.write(
+            "error: 'execguard execpolicy' requires a subcommand: check, rules or trust\n")
         return 2
     shown = f"unrecognized subcommand '{args[0]}'" if args else "a subcommand is required"
     sys.stderr.write(f"error: {shown}\n\n{USAGE}")

@@ -37,6 +37,19 @@ Options:
           Resolve absolute program paths against basename rules, gated by any `host_executable()`
           definitions in the loaded policy files
 
+      --discover
+          Also load the discovered rules, before any --rules files: the shipped default policy,
+          the user's rules (~/.config/execguard/rules/*.rules) and, for a trusted project, every
+          .execguard/rules/*.rules from the project root down to the current directory
+          (`execguard execpolicy rules` lists them)
+
+      --codex-home
+          With --discover: also load an existing Codex home's rules ($CODEX_HOME/rules or
+          ~/.codex/rules), before the user's
+
+      --trust-project
+          With --discover: load this project's rules even if it is not listed as trusted
+
   -c, --config <key=value>, --enable <FEATURE>, --disable <FEATURE>
           Accepted for compatibility with Codex; ignored
 
@@ -44,7 +57,9 @@ Options:
           Print help
 """
 
-_FLAGS = ("--pretty", "--resolve-host-executables")
+# Discovery flags are execguard's own: with one of them, --rules is optional.
+_DISCOVERY_FLAGS = frozenset(("--discover", "--codex-home", "--trust-project"))
+_FLAGS = ("--pretty", "--resolve-host-executables", *sorted(_DISCOVERY_FLAGS))
 # Options taking a value, as clap shows them in messages.
 _OPTIONS = {"--rules": "--rules <PATH>", "--config": "--config <key=value>",
             "--enable": "--enable <FEATURE>", "--disable": "--disable <FEATURE>"}
@@ -145,7 +160,7 @@ def parse_check_args(argv: list[str]) -> CheckArgs | None:
         used.append(name)
         i += 1
     missing = []
-    if not args.rules:
+    if not args.rules and not args.flags & _DISCOVERY_FLAGS:
         missing.append("--rules <PATH>")
     if not args.command:
         missing.append("<COMMAND>...")
@@ -217,11 +232,14 @@ def check_main(argv: list[str], stdout: TextIO | None = None,
         out.write(HELP)
         return 0
 
-    from .error import PolicyParseError, PolicyReadError
+    from .error import PolicyError, PolicyParseError, PolicyReadError
     from .load import load_policy
 
     try:
-        policy = load_policy(args.rules)
+        files = args.rules
+        if args.flags & _DISCOVERY_FLAGS:
+            files = [*_discovered_files(args.flags), *files]
+        policy = load_policy(files)
     except PolicyReadError as error:
         _write_error(err, f"failed to read policy at {error.path}", error.cause)
         return 1
@@ -229,9 +247,72 @@ def check_main(argv: list[str], stdout: TextIO | None = None,
         detail = f"starlark error: {error.detail}" if error.from_starlark else error.detail
         _write_error(err, f"failed to parse policy at {error.path}", detail)
         return 1
+    except PolicyError as error:  # discovery could not list a rules directory
+        err.write(f"Error: {error}\n")
+        return 1
     matches = policy.matches(
         args.command, resolve_host_executables="--resolve-host-executables" in args.flags)
     out.write(render_result(matches, "--pretty" in args.flags) + "\n")
+    return 0
+
+
+def _discovered_files(flags: set[str]) -> list[str]:
+    from .discovery import discover_rule_files
+
+    layers = discover_rule_files(include_codex_home="--codex-home" in flags,
+                                 trust_project="--trust-project" in flags)
+    return [str(f) for layer in layers for f in layer.files]
+
+
+def rules_main(argv: list[str]) -> int:
+    """``execguard execpolicy rules``: list the discovered rules files."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="execguard execpolicy rules",
+        description="List the rules files `check --discover` loads, in load order.")
+    parser.add_argument("--codex-home", action="store_true",
+                        help="include an existing Codex home's rules")
+    parser.add_argument("--trust-project", action="store_true",
+                        help="include this project's rules even if it is not trusted")
+    options = parser.parse_args(argv)
+
+    from .discovery import discover_rule_files, is_trusted_project, project_root
+    from .error import PolicyError
+
+    try:
+        layers = discover_rule_files(include_codex_home=options.codex_home,
+                                     trust_project=options.trust_project)
+        root = project_root()
+        trusted = options.trust_project or is_trusted_project(root)
+    except PolicyError as error:
+        sys.stderr.write(f"Error: {error}\n")
+        return 1
+    for layer in layers:
+        for path in layer.files:
+            sys.stdout.write(f"{layer.kind}\t{path}\n")
+    if not trusted:
+        sys.stderr.write(f"note: project {root} is not trusted, its .execguard/rules are "
+                         "not loaded (`execguard execpolicy trust` trusts it)\n")
+    return 0
+
+
+def trust_main(argv: list[str]) -> int:
+    """``execguard execpolicy trust [DIR]``: trust a project's own rules."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="execguard execpolicy trust",
+        description="Trust a project (default: the one containing the current directory), so "
+                    "its .execguard/rules are loaded. Its rules can allow commands to run "
+                    "outside the sandbox: trust only checkouts whose rules you have read.")
+    parser.add_argument("directory", nargs="?", default=None)
+    options = parser.parse_args(argv)
+
+    from .discovery import project_root, trust_project, trusted_projects_file
+
+    root = trust_project(project_root(options.directory))
+    sys.stdout.write(f"trusted {root} (in {trusted_projects_file()})\n")
     return 0
 
 
