@@ -27,23 +27,6 @@ if TYPE_CHECKING:
         load_policy_from_strings,
     )
 
-_FROM_EXECPOLICY = (
-    "Decision",
-    "Evaluation",
-    "NetworkProtocol",
-    "NetworkRule",
-    "Policy",
-    "PolicyError",
-    "PolicyParseError",
-    "PolicyParser",
-    "PolicyReadError",
-    "PrefixRule",
-    "RuleMatch",
-    "load_discovered_policy",
-    "load_policy",
-    "load_policy_from_strings",
-)
-
 __all__ = [
     "Decision",
     "Evaluation",
@@ -61,6 +44,10 @@ __all__ = [
     "load_policy",
     "load_policy_from_strings",
 ]
+
+
+# Everything public but the version comes from the execpolicy component.
+_FROM_EXECPOLICY = frozenset(__all__) - {"__version__"}
 
 
 def __getattr__(name: str) -> object:
