@@ -194,7 +194,7 @@ def child_env(scratch: Path) -> dict[str, str]:
 def make_regular_install(scratch: Path, console_script: Path) -> tuple[Path | None, str]:
     """A throw-away venv holding execguard as a regular (non-editable) pip
     install would: the package copied into site-packages (symlinks resolved)
-    and pip's own console-script wrapper. Dependencies come from this venv's
+    and the installed `execguard` script. Dependencies come from this venv's
     site-packages through a path entry (no code runs for it at startup).
     """
     try:
@@ -459,8 +459,8 @@ def run_suite(options: argparse.Namespace, scratch: Path) -> tuple[list[Row], li
     notes.append("Bytecode is cached in a private PYTHONPYCACHEPREFIX for every timed process "
                  "(as a pip install compiles it); warm-up runs fill it.")
     if regular:
-        notes.append("'regular install': execguard copied into a scratch venv with pip's "
-                     "console-script wrapper, no editable-install finder (.pth) — what "
+        notes.append("'regular install': execguard copied into a scratch venv with the "
+                     "installed `execguard` script, no editable-install path entry — what "
                      "`pip install execguard` gives users.")
     else:
         notes.append(f"Regular-install rows skipped: {regular_how}.")
