@@ -14,6 +14,8 @@ Commands:
   execpolicy check   Check a command against rules files (Codex-compatible JSON)
   execpolicy rules   List the discovered rules files (shipped, user, trusted project)
   execpolicy trust   Trust the current project's .execguard/rules
+  execpolicy decide  Decide a command: rules, heuristics, approval and sandbox policy
+  execpolicy test    Check a JSONL corpus of commands against expected decisions
 
 Options:
   -h, --help     Print help
@@ -43,9 +45,17 @@ def main(argv: list[str] | None = None) -> int:
         from execguard.execpolicy.cli import trust_main
 
         return trust_main(args[2:])
+    if args[:2] == ["execpolicy", "decide"]:
+        from execguard.execpolicy.decide_cli import decide_main
+
+        return decide_main(args[2:])
+    if args[:2] == ["execpolicy", "test"]:
+        from execguard.execpolicy.decide_cli import test_main
+
+        return test_main(args[2:])
     if args[:1] == ["execpolicy"]:
-        sys.stderr.write(
-            "error: 'execguard execpolicy' requires a subcommand: check, rules or trust\n")
+        sys.stderr.write("error: 'execguard execpolicy' requires a subcommand: check, rules, "
+                         "trust, decide or test\n")
         return 2
     shown = f"unrecognized subcommand '{args[0]}'" if args else "a subcommand is required"
     sys.stderr.write(f"error: {shown}\n\n{USAGE}")

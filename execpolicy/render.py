@@ -116,13 +116,19 @@ def _quote_token(token: str) -> str:
     return "".join(out)
 
 
-def join_example(tokens: Iterable[str]) -> str:
-    """Quote and join tokens as `shlex::try_join` does; a token containing NUL
-    cannot be rendered and gives ``unable to render example``."""
+def try_join(tokens: Iterable[str]) -> str | None:
+    """Quote and join tokens as Rust's `shlex::try_join` does (``None`` when a
+    token contains NUL, which no shell word can carry)."""
     tokens = list(tokens)
     if any("\0" in t for t in tokens):
-        return "unable to render example"
+        return None
     return " ".join(_quote_token(t) for t in tokens)
+
+
+def join_example(tokens: Iterable[str]) -> str:
+    """An example as the reference renders it in example-check errors."""
+    joined = try_join(tokens)
+    return "unable to render example" if joined is None else joined
 
 
 # Grapheme_Extend is Mn + Me + Other_Grapheme_Extend; the latter's spacing

@@ -1,0 +1,390 @@
+"""The decision engine: rules plus heuristics plus approval and sandbox
+policies give the requirement for one command (decision_engine spec §3-§6).
+
+For every segment of the command (a shell wrapper's script split into its
+commands), the rules decide; a segment no rule matches gets a heuristic
+verdict (known-safe, dangerous, or what the approval policy implies). The
+strictest verdict decides, and is turned into a :class:`Requirement` with the
+reference's reasons and proposed amendments.
+
+Codex changed this layer several times; :class:`EngineOptions` names each
+behaviour that changed, with presets for the reference's variants and a
+default that takes the safer side of every change.
+"""
+
+from __future__ import annotations
+
+from .approval import (
+    ApprovalPolicy,
+    Forbidden,
+    GranularApproval,
+    NeedsApproval,
+    Requirement,
+    SandboxKind,
+    SandboxPermissions,
+    Skip,
+)
+from .decision import Decision, strictest
+from .policy import Policy
+from .render import try_join
+from .value import Value
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from .rule import RuleMatch
+
+_set = object.__setattr__
+
+
+class EngineOptions(Value):
+    """The behaviours that differ between Codex variants (spec §0, §13).
+
+    * ``exact_shell_wrappers``: only trusted shell paths are unwrapped (latest),
+      not anything named like a shell (``./bash``; classic).
+    * ``literal_words``: words the shell would expand (globs, braces, ``~``,
+      escapes) make a script unsplittable (latest).
+    * ``heredoc_fallback``: ``python3 <<EOF ...`` is judged as ``python3``
+      (classic, current).
+    * ``known_safe``: when the known-safe list auto-allows an unmatched
+      segment: ``"always"`` (classic), ``"untrusted-only"`` (current: never
+      when the call asks for escalation), ``"never"`` (latest).
+    * ``known_safe_git``: ``git status``-style commands count as known-safe
+      (classic, current; git can run repository helpers).
+    * ``dangerous``: the dangerous-command detector (``classic``, ``legacy``,
+      ``latest`` = any forced ``rm``).
+    * ``bypass_every_segment``: allow rules bypass the sandbox only when they
+      allow every segment (current), not when one segment is allowed (classic).
+    * ``latest_banned_prefixes``: the longer list of prefixes never proposed
+      as amendments.
+    """
+
+    __slots__ = ("exact_shell_wrappers", "literal_words", "heredoc_fallback", "known_safe",
+                 "known_safe_git", "dangerous", "bypass_every_segment",
+                 "latest_banned_prefixes")
+    exact_shell_wrappers: bool
+    literal_words: bool
+    heredoc_fallback: bool
+    known_safe: str
+    known_safe_git: bool
+    dangerous: str
+    bypass_every_segment: bool
+    latest_banned_prefixes: bool
+
+    def __init__(self, *, exact_shell_wrappers: bool = True, literal_words: bool = True,
+                 heredoc_fallback: bool = False, known_safe: str = "untrusted-only",
+                 known_safe_git: bool = False, dangerous: str = "latest",
+                 bypass_every_segment: bool = True, latest_banned_prefixes: bool = True
+                 ) -> None:
+        if known_safe not in ("always", "untrusted-only", "never"):
+            raise ValueError(f"known_safe must be always, untrusted-only or never: {known_safe}")
+        if dangerous not in ("classic", "legacy", "latest"):
+            raise ValueError(f"dangerous must be classic, legacy or latest: {dangerous}")
+        for name, value in (("exact_shell_wrappers", exact_shell_wrappers),
+                            ("literal_words", literal_words),
+                            ("heredoc_fallback", heredoc_fallback),
+                            ("known_safe", known_safe), ("known_safe_git", known_safe_git),
+                            ("dangerous", dangerous),
+                            ("bypass_every_segment", bypass_every_segment),
+                            ("latest_banned_prefixes", latest_banned_prefixes)):
+            _set(self, name, value)
+
+
+# Codex's variants, and ours: the safer side of every change. Known-safe stays
+# on for `untrusted` (as in current Codex), without git.
+CLASSIC = EngineOptions(exact_shell_wrappers=False, literal_words=False, heredoc_fallback=True,
+                        known_safe="always", known_safe_git=True, dangerous="classic",
+                        bypass_every_segment=False, latest_banned_prefixes=False)
+CURRENT = EngineOptions(exact_shell_wrappers=False, literal_words=False, heredoc_fallback=True,
+                        known_safe="untrusted-only", known_safe_git=True, dangerous="classic",
+                        bypass_every_segment=True, latest_banned_prefixes=False)
+LATEST = EngineOptions(known_safe="never", heredoc_fallback=False)
+DEFAULT = EngineOptions()
+VARIANTS = {"classic": CLASSIC, "current": CURRENT, "latest": LATEST, "default": DEFAULT}
+
+
+# Heuristic verdicts, as named in explanations.
+KNOWN_SAFE = "known-safe"
+DANGEROUS = "dangerous"
+FORCED_RM = "forced-rm"
+APPROVAL_POLICY = "approval-policy"
+
+FORCED_RM_REASON = "rm -f style commands are not permitted. Use a safer approach"
+
+_BANNED_CLASSIC = frozenset(tuple(p.split(" ")) for p in (
+    "python3", "python3 -", "python3 -c", "python", "python -", "python -c", "py", "py -3",
+    "pythonw", "pyw", "pypy", "pypy3", "git", "bash", "bash -lc", "sh", "sh -c", "sh -lc",
+    "zsh", "zsh -lc", "/bin/zsh", "/bin/zsh -lc", "/bin/bash", "/bin/bash -lc", "pwsh",
+    "pwsh -Command", "pwsh -c", "powershell", "powershell -Command", "powershell -c",
+    "powershell.exe", "powershell.exe -Command", "powershell.exe -c", "env", "sudo", "node",
+    "node -e", "perl", "perl -e", "ruby", "ruby -e", "php", "php -r", "lua", "lua -e",
+    "osascript",
+))
+_BANNED_LATEST = _BANNED_CLASSIC | frozenset(tuple(p.split(" ")) for p in (
+    "bash -c", "zsh -c", "/bin/bash -c", "/bin/sh", "/bin/sh -c", "/bin/sh -lc",
+    "/bin/zsh -c", "Rscript", "bun", "bun -e", "bun run", "cmd", "cmd /c", "cmd /k",
+    "cmd.exe", "cmd.exe /c", "cmd.exe /k", "dash", "dash -c", "deno", "deno eval", "fish",
+    "fish -c", "julia", "julia -e", "ksh", "ksh -c", "nodejs", "nodejs -e", "npm run",
+    "pnpm run", "yarn run", "rm",
+    "pwsh -EncodedCommand", "pwsh -File", "pwsh -e", "pwsh -ec", "pwsh -f",
+    "powershell -EncodedCommand", "powershell -File", "powershell -e", "powershell -ec",
+    "powershell -f", "powershell.exe -EncodedCommand", "powershell.exe -File",
+    "powershell.exe -e", "powershell.exe -ec", "powershell.exe -f",
+))
+
+
+def banned_prefix(tokens: Sequence[str], *, latest: bool = True) -> bool:
+    """Whether ``tokens`` is exactly a prefix never offered as an allow rule
+    (an interpreter or shell: allowing it would allow anything)."""
+    return tuple(tokens) in (_BANNED_LATEST if latest else _BANNED_CLASSIC)
+
+
+class SegmentVerdict(Value):
+    """How one segment was judged: by rules (``matches``) or, when none
+    matched, by a heuristic (``heuristic`` names it)."""
+
+    __slots__ = ("argv", "decision", "matches", "heuristic")
+    argv: list[str]
+    decision: Decision
+    matches: list[RuleMatch]
+    heuristic: str | None
+
+    def __init__(self, argv: list[str], decision: Decision, matches: list[RuleMatch],
+                 heuristic: str | None) -> None:
+        _set(self, "argv", argv)
+        _set(self, "decision", decision)
+        _set(self, "matches", matches)
+        _set(self, "heuristic", heuristic)
+
+    def to_json(self) -> dict[str, object]:
+        return {"argv": self.argv, "decision": self.decision.value,
+                "matchedRules": [m.to_json() for m in self.matches],
+                "heuristic": self.heuristic}
+
+
+class Assessment(Value):
+    """The requirement for a command, and why: every segment's verdict."""
+
+    __slots__ = ("requirement", "decision", "segments", "used_complex_parsing")
+    requirement: Requirement
+    decision: Decision
+    segments: list[SegmentVerdict]
+    used_complex_parsing: bool
+
+    def __init__(self, requirement: Requirement, decision: Decision,
+                 segments: list[SegmentVerdict], used_complex_parsing: bool) -> None:
+        _set(self, "requirement", requirement)
+        _set(self, "decision", decision)
+        _set(self, "segments", segments)
+        _set(self, "used_complex_parsing", used_complex_parsing)
+
+    def to_json(self) -> dict[str, object]:
+        return {"requirement": self.requirement.to_json(), "decision": self.decision.value,
+                "segments": [s.to_json() for s in self.segments],
+                "usedComplexParsing": self.used_complex_parsing}
+
+
+class _Call(Value):
+    """The per-call inputs the heuristics read."""
+
+    __slots__ = ("approval_policy", "sandbox", "sandbox_permissions", "options")
+    approval_policy: ApprovalPolicy
+    sandbox: SandboxKind
+    sandbox_permissions: SandboxPermissions
+    options: EngineOptions
+
+    def __init__(self, approval_policy: ApprovalPolicy, sandbox: SandboxKind,
+                 sandbox_permissions: SandboxPermissions, options: EngineOptions) -> None:
+        _set(self, "approval_policy", approval_policy)
+        _set(self, "sandbox", sandbox)
+        _set(self, "sandbox_permissions", sandbox_permissions)
+        _set(self, "options", options)
+
+
+def assess(
+    policy: Policy,
+    command: Sequence[str],
+    *,
+    approval_policy: ApprovalPolicy | str,
+    sandbox: SandboxKind | str,
+    sandbox_permissions: SandboxPermissions | str = SandboxPermissions.USE_DEFAULT,
+    prefix_rule: Sequence[str] | None = None,
+    granular: GranularApproval | None = None,
+    options: EngineOptions = DEFAULT,
+) -> Assessment:
+    """Decide what must happen before ``command`` runs.
+
+    ``prefix_rule`` is the model's suggested allow rule (only offered when it
+    would allow every segment); ``granular`` configures the ``granular``
+    approval policy (default: every category may prompt).
+    """
+    from .shell import split_for_policy
+
+    argv = list(command)
+    if not argv:
+        raise ValueError("cannot assess an empty command")
+    call = _Call(ApprovalPolicy(approval_policy), _sandbox_kind(sandbox),
+                 SandboxPermissions(sandbox_permissions), options)
+    split = split_for_policy(argv, exact_wrappers=options.exact_shell_wrappers,
+                             literal_words=options.literal_words,
+                             heredoc_fallback=options.heredoc_fallback)
+    complex_parsing = split.used_complex_parsing
+    segments = [_judge(policy, segment, call, complex_parsing) for segment in split.segments]
+    decision = strictest([s.decision for s in segments]) or Decision.PROMPT
+    if decision is Decision.FORBIDDEN:
+        requirement: Requirement = Forbidden(_forbidden_reason(argv, segments))
+    elif decision is Decision.PROMPT:
+        requirement = _prompt_requirement(policy, argv, segments, call, complex_parsing,
+                                          prefix_rule, granular or GranularApproval())
+    else:
+        requirement = _allow_requirement(segments, options, complex_parsing)
+    return Assessment(requirement, decision, segments, complex_parsing)
+
+
+def _sandbox_kind(sandbox: SandboxKind | str) -> SandboxKind:
+    if isinstance(sandbox, SandboxKind):
+        return sandbox
+    if sandbox in SandboxKind.members():
+        return SandboxKind(sandbox)
+    return SandboxKind.of_policy(sandbox)
+
+
+def _judge(policy: Policy, segment: list[str], call: _Call,
+           complex_parsing: bool) -> SegmentVerdict:
+    matches = policy.matches(segment, resolve_host_executables=True)
+    decision = strictest([m.decision for m in matches])
+    if decision is not None:
+        return SegmentVerdict(segment, decision, matches, None)
+    decision, heuristic = _heuristic(segment, call, complex_parsing)
+    return SegmentVerdict(segment, decision, [], heuristic)
+
+
+def _heuristic(segment: list[str], call: _Call, complex_parsing: bool) -> tuple[Decision, str]:
+    """The verdict for a segment no rule matched (spec §5)."""
+    from .dangerous import command_might_be_dangerous, is_forced_rm
+    from .known_safe import is_known_safe_command
+    from .shell import parse_plain_commands
+
+    options, approval = call.options, call.approval_policy
+
+    def split_script(script: str) -> list[list[str]] | None:
+        return parse_plain_commands(script, literal_words=options.literal_words)
+
+    known_safe_applies = options.known_safe == "always" or (
+        options.known_safe == "untrusted-only" and approval is ApprovalPolicy.UNTRUSTED)
+    if known_safe_applies and not complex_parsing and is_known_safe_command(
+            segment, include_git=options.known_safe_git, split_script=split_script):
+        return Decision.ALLOW, KNOWN_SAFE
+    if command_might_be_dangerous(segment, detector=options.dangerous,  # type: ignore[arg-type]
+                                  split_script=split_script):
+        forced = options.dangerous == "latest" and is_forced_rm(segment, split_script)
+        verdict = Decision.FORBIDDEN if approval is ApprovalPolicy.NEVER else Decision.PROMPT
+        return verdict, FORCED_RM if forced else DANGEROUS
+    if approval in (ApprovalPolicy.NEVER, ApprovalPolicy.ON_FAILURE):
+        return Decision.ALLOW, APPROVAL_POLICY
+    if approval is ApprovalPolicy.UNTRUSTED:
+        return Decision.PROMPT, APPROVAL_POLICY
+    # on-request and granular: the sandbox protects, unless the call leaves it.
+    if call.sandbox is SandboxKind.RESTRICTED and call.sandbox_permissions.requests_override:
+        return Decision.PROMPT, APPROVAL_POLICY
+    return Decision.ALLOW, APPROVAL_POLICY
+
+
+def _render(tokens: Sequence[str]) -> str:
+    joined = try_join(tokens)
+    return " ".join(tokens) if joined is None else joined
+
+
+def _longest(matches: list[RuleMatch]) -> RuleMatch:
+    """The match with the longest prefix; on ties the last one (as Codex)."""
+    best = matches[0]
+    for match in matches[1:]:
+        if len(match.matched_prefix) >= len(best.matched_prefix):
+            best = match
+    return best
+
+
+def _rule_matches(segments: list[SegmentVerdict], decision: Decision) -> list[RuleMatch]:
+    return [m for s in segments for m in s.matches if m.decision is decision]
+
+
+def _forbidden_reason(argv: list[str], segments: list[SegmentVerdict]) -> str:
+    orig = _render(argv)
+    rules = _rule_matches(segments, Decision.FORBIDDEN)
+    if rules:
+        match = _longest(rules)
+        if match.justification is not None:
+            return f"`{orig}` rejected: {match.justification}"
+        return (f"`{orig}` rejected: policy forbids commands starting with "
+                f"`{_render(match.matched_prefix)}`")
+    if any(s.heuristic == FORCED_RM for s in segments):
+        return f"`{orig}` rejected: {FORCED_RM_REASON}"
+    return f"`{orig}` rejected: blocked by policy"
+
+
+def _prompt_requirement(policy: Policy, argv: list[str], segments: list[SegmentVerdict],
+                        call: _Call, complex_parsing: bool, prefix_rule: Sequence[str] | None,
+                        granular: GranularApproval) -> Requirement:
+    rule_prompts = _rule_matches(segments, Decision.PROMPT)
+    approval = call.approval_policy
+    if approval is ApprovalPolicy.NEVER:
+        return Forbidden("approval required by policy, but AskForApproval is set to Never")
+    if approval is ApprovalPolicy.GRANULAR:
+        # A rule prompt is judged by the `rules` flag alone, even if another
+        # segment prompted for sandbox reasons.
+        if rule_prompts and not granular.rules:
+            return Forbidden("approval required by policy rule, but "
+                             "AskForApproval::Granular.rules is false")
+        if not rule_prompts and not granular.sandbox_approval:
+            if any(s.heuristic == FORCED_RM for s in segments):
+                return Forbidden(FORCED_RM_REASON)
+            return Forbidden("approval required by policy, but "
+                             "AskForApproval::Granular.sandbox_approval is false")
+    reason = None
+    if rule_prompts:
+        match = _longest(rule_prompts)
+        orig = _render(argv)
+        reason = (f"`{orig}` requires approval: {match.justification}"
+                  if match.justification is not None else f"`{orig}` requires approval by policy")
+    amendment = _requested_amendment(policy, segments, prefix_rule, call.options,
+                                     complex_parsing)
+    if amendment is None and not rule_prompts and not complex_parsing:
+        amendment = next((s.argv for s in segments
+                          if s.heuristic is not None and s.decision is Decision.PROMPT), None)
+    return NeedsApproval(reason, amendment)
+
+
+def _requested_amendment(policy: Policy, segments: list[SegmentVerdict],
+                         prefix_rule: Sequence[str] | None, options: EngineOptions,
+                         complex_parsing: bool) -> list[str] | None:
+    """The model's suggested allow rule, if it is acceptable (spec §6.3): not
+    empty, not a banned prefix, no rule matched already, the heredoc fallback
+    not used, and with it every segment would be allowed."""
+    if not prefix_rule or complex_parsing:
+        return None
+    tokens = list(prefix_rule)
+    if banned_prefix(tokens, latest=options.latest_banned_prefixes):
+        return None
+    if any(s.matches for s in segments):
+        return None
+    candidate = Policy(host_executables=policy.host_executables)
+    candidate.add_prefix_rule(tokens, Decision.ALLOW)
+    for segment in segments:
+        if segment.decision is Decision.ALLOW:
+            continue
+        if not candidate.matches(segment.argv, resolve_host_executables=True):
+            return None
+    return tokens
+
+
+def _allow_requirement(segments: list[SegmentVerdict], options: EngineOptions,
+                       complex_parsing: bool) -> Skip:
+    if options.bypass_every_segment:
+        bypass = all(s.matches for s in segments)
+    else:
+        bypass = any(s.matches for s in segments)
+    amendment = None
+    if not complex_parsing and not any(s.matches for s in segments):
+        amendment = next((s.argv for s in segments if s.heuristic is not None), None)
+    return Skip(bypass, amendment)
