@@ -264,17 +264,22 @@ def _heuristic(segment: list[str], call: _Call, complex_parsing: bool) -> tuple[
     """The verdict for a segment no rule matched (spec §5)."""
     from .dangerous import command_might_be_dangerous, is_forced_rm
     from .known_safe import is_known_safe_command
-    from .shell import parse_plain_commands
+    from .shell import extract_shell_script, parse_plain_commands
 
     options, approval = call.options, call.approval_policy
 
     def split_script(script: str) -> list[list[str]] | None:
         return parse_plain_commands(script, literal_words=options.literal_words)
 
+    def extract_script(argv: Sequence[str]) -> str | None:
+        # One notion of "a shell wrapper" for splitting and known-safe alike.
+        return extract_shell_script(argv, exact_wrappers=options.exact_shell_wrappers)
+
     known_safe_applies = options.known_safe == "always" or (
         options.known_safe == "untrusted-only" and approval is ApprovalPolicy.UNTRUSTED)
     if known_safe_applies and not complex_parsing and is_known_safe_command(
-            segment, include_git=options.known_safe_git, split_script=split_script):
+            segment, include_git=options.known_safe_git, split_script=split_script,
+            extract_script=extract_script):
         return Decision.ALLOW, KNOWN_SAFE
     if command_might_be_dangerous(segment, detector=options.dangerous,  # type: ignore[arg-type]
                                   split_script=split_script):

@@ -156,6 +156,7 @@ def is_known_safe_command(
     *,
     include_git: bool = False,
     split_script: ScriptSplitter | None = None,
+    extract_script: Callable[[Sequence[str]], str | None] | None = None,
     linux: bool = ON_LINUX,
 ) -> bool:
     """Whether ``argv`` can run without asking because it only reads.
@@ -163,13 +164,14 @@ def is_known_safe_command(
     True when the command itself is safe (:func:`is_safe_to_call_with_exec`),
     or when it is a trusted shell wrapper ``[shell, -c|-lc, script]`` whose
     script ``split_script`` turns into at least one command, every one of them
-    safe. Without ``split_script`` wrappers are never safe. ``include_git``
-    selects the classic list (with read-only ``git``); ``linux`` adds the
-    Linux-only programs.
+    safe. Without ``split_script`` wrappers are never safe. ``extract_script``
+    replaces :func:`trusted_shell_script` in finding a wrapper's script (for
+    the classic file-stem shell match). ``include_git`` selects the classic
+    list (with read-only ``git``); ``linux`` adds the Linux-only programs.
     """
     if is_safe_to_call_with_exec(argv, include_git=include_git, linux=linux):
         return True
-    script = trusted_shell_script(argv)
+    script = (extract_script or trusted_shell_script)(argv)
     if script is None or split_script is None:
         return False
     commands = split_script(script)

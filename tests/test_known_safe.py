@@ -564,6 +564,18 @@ def test_splitter_gets_the_script_of_trusted_wrappers_only() -> None:
     assert seen == ["anything"]
 
 
+def test_wrapper_recognition_can_be_replaced() -> None:
+    # e.g. the classic file-stem shell match, under which `./bash` is bash
+    def stem_match(argv: object) -> str | None:
+        return "ls" if argv == ["./bash", "-lc", "ls"] else None
+
+    argv = ["./bash", "-lc", "ls"]
+    assert not is_known_safe_command(argv, split_script=split_plain)
+    assert is_known_safe_command(argv, split_script=split_plain, extract_script=stem_match)
+    assert not is_known_safe_command(["bash", "-lc", "ls"], split_script=split_plain,
+                                     extract_script=stem_match)
+
+
 @pytest.mark.parametrize(
     ("result", "expected"),
     [
