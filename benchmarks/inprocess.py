@@ -32,6 +32,20 @@ def _bench(name: str, stmt: str, namespace: dict[str, Any], repeat: int) -> dict
             "number": number, "repeat": repeat}
 
 
+def _latencies(name: str, function: Any, calls: int) -> dict[str, Any]:
+    """Per-call latency of a fast operation: median and 99th percentile of
+    ``calls`` single timed calls (after one warm-up call)."""
+    function()
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    times.sort()
+    return {"name": name, "median": statistics.median(times), "min": times[0],
+            "p99": times[int(len(times) * 0.99)], "number": 1, "repeat": calls}
+
+
 def _timed_once(name: str, function: Any, repeat: int) -> dict[str, Any]:
     """For slow operations (loading a policy): ``repeat`` single calls."""
     times = []
@@ -76,6 +90,15 @@ def main(argv: list[str]) -> int:
         _bench("check", "policy.check(argv)", namespace, repeat),
         _bench("matches_one_program", "one_program.matches(argv)", namespace, repeat),
     ]
+    # The decision engine: a three-segment `bash -lc` script against 1,000
+    # rules (split with tree-sitter, rules per segment, heuristics, reasons).
+    from execguard.execpolicy.engine import assess
+
+    script = ["bash", "-lc", "git status && cargo test --all | tail -5"]
+    results.append(_latencies(
+        "assess_script", lambda: assess(policy, script, approval_policy="untrusted",
+                                        sandbox="workspace-write"),
+        2000 if quick else 10_000))
     # Loading 10,000 rules in-process: evaluation vs a cache hit (the cache
     # is filled by the first cached call, outside the timing). A cache hit
     # must give exactly the evaluated policy.

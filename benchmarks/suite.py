@@ -42,6 +42,8 @@ THREE_RULES_COMMAND = ["git", "push", "--force", "origin", "main"]
 TARGET_WARM_RATIO = 0.5
 TARGET_SMALL_RATIO = 1.5
 TARGET_MATCHES_SECONDS = 10e-6
+TARGET_ASSESS_MEDIAN_SECONDS = 60e-6
+TARGET_ASSESS_P99_SECONDS = 300e-6
 
 
 class BenchError(Exception):
@@ -436,6 +438,12 @@ def run_suite(options: argparse.Namespace, scratch: Path) -> tuple[list[Row], li
         Row("check(argv) (pydantic result), 1k rules", inproc["check"]["median"], unit="µs"),
         Row("matches(argv), 1k rules all for `git`", inproc["matches_one_program"]["median"],
             unit="µs"),
+        Row("assess(bash -lc, 3 segments), 1k rules: median",
+            inproc["assess_script"]["median"], unit="µs", target="< 60 µs",
+            met=inproc["assess_script"]["median"] < TARGET_ASSESS_MEDIAN_SECONDS),
+        Row("assess(bash -lc, 3 segments), 1k rules: p99",
+            inproc["assess_script"]["p99"], unit="µs", target="< 300 µs",
+            met=inproc["assess_script"]["p99"] < TARGET_ASSESS_P99_SECONDS),
         Row("load_policy(10k), in-process, cache hit", inproc["load_10k_cache_hit"]["median"]),
         Row("load_policy(10k), in-process, cache off", inproc["load_10k_no_cache"]["median"]),
         Row("peak RSS, 10k rules, warm cache", b["big_warm"].rss_mib,

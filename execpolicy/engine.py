@@ -24,9 +24,12 @@ from .approval import (
     SandboxPermissions,
     Skip,
 )
+from .dangerous import command_might_be_dangerous, is_forced_rm
 from .decision import Decision, strictest
+from .known_safe import is_known_safe_command
 from .policy import Policy
 from .render import try_join
+from .shell import extract_shell_script, parse_plain_commands, split_for_policy
 from .value import Value
 
 TYPE_CHECKING = False
@@ -219,8 +222,6 @@ def assess(
     would allow every segment); ``granular`` configures the ``granular``
     approval policy (default: every category may prompt).
     """
-    from .shell import split_for_policy
-
     argv = list(command)
     if not argv:
         raise ValueError("cannot assess an empty command")
@@ -262,10 +263,6 @@ def _judge(policy: Policy, segment: list[str], call: _Call,
 
 def _heuristic(segment: list[str], call: _Call, complex_parsing: bool) -> tuple[Decision, str]:
     """The verdict for a segment no rule matched (spec §5)."""
-    from .dangerous import command_might_be_dangerous, is_forced_rm
-    from .known_safe import is_known_safe_command
-    from .shell import extract_shell_script, parse_plain_commands
-
     options, approval = call.options, call.approval_policy
 
     def split_script(script: str) -> list[list[str]] | None:

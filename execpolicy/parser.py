@@ -22,7 +22,7 @@ import starlark
 from .decision import Decision
 from .error import PolicyError, PolicyParseError, PolicyReadError
 from .limits import check_source_limits, run_on_large_stack
-from .policy import Policy, normalize_lexically
+from .policy import Policy, normalize_lexically, resolution_can_match
 from .render import debug_match, debug_rule, join_example, rust_debug_list, split_example
 from .rule import (
     NetworkProtocol,
@@ -345,20 +345,12 @@ class PolicyParser:
     def _example_matches(self, scratch: Policy, example: list[str]) -> list[RuleMatch]:
         found = scratch.matches(example)
         if not found:
-            if _resolution_reads_environment(example[0]):
+            # Absolute paths resolve the same everywhere; other programs that
+            # resolution can match at all depend on the cwd or $HOME.
+            if not example[0].startswith("/") and resolution_can_match(example[0]):
                 self.depends_on_environment = True
             found = scratch.matches(example, resolve_host_executables=True)
         return found
-
-
-def _resolution_reads_environment(program: str) -> bool:
-    """Whether resolving ``program`` to a path depends on the cwd or ``$HOME``
-    in a way that can change a match. A bare name (``git``) resolves to
-    ``<cwd>/git``, whose basename is the name again: resolution can then only
-    drop matches the exact lookup already lacked, wherever the cwd is."""
-    if program.startswith("/"):
-        return False
-    return not program or "/" in program or program in (".", "..", "~")
 
 
 _PREFIX_RULE_PARAMS: tuple[Param, ...] = (

@@ -44,6 +44,18 @@ class Resolution(Value):
         return normalize_lexically(program)
 
 
+def resolution_can_match(program: str) -> bool:
+    """Whether host-executable resolution can find a match that looking
+    ``program`` up as written did not.
+
+    A bare name (``git``) resolves to ``<cwd>/git``, whose basename is the name
+    again: the same rules, with host-executable gates that can only drop
+    matches. Paths, ``~`` forms and the empty, ``.`` and ``..`` names (whose
+    basename comes from the cwd or ``$HOME``) can match other rules.
+    """
+    return not program or "/" in program or program in (".", "..", "~")
+
+
 def normalize_lexically(path: str) -> str:
     """Resolve ``//``, ``.``, ``..`` and a trailing ``/`` without touching the
     filesystem (``..`` at the root stays at the root)."""
@@ -241,7 +253,7 @@ class Policy:
             for rule in self._candidates(argv[0])
             if rule.matches_rest(argv)
         ]
-        if found or not resolve_host_executables:
+        if found or not resolve_host_executables or not resolution_can_match(argv[0]):
             return found
         return self._resolved_matches(argv, resolution or Resolution())
 

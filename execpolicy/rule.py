@@ -26,9 +26,19 @@ def canonical_form(token: str) -> str:
     ``git``, ``STRASSE`` ~ ``straße``, composed ~ decomposed accents), while
     compatibility forms (full-width letters) stay distinct.
     """
-    from unicodedata import normalize
+    folded = _CANONICAL_FORMS.get(token)
+    if folded is None:
+        from unicodedata import normalize
 
-    return normalize("NFD", normalize("NFD", token).casefold())
+        folded = normalize("NFD", normalize("NFD", token).casefold())
+        if len(_CANONICAL_FORMS) >= 4096:  # bounded: commands are attacker-chosen
+            _CANONICAL_FORMS.clear()
+        _CANONICAL_FORMS[token] = folded
+    return folded
+
+
+# Every lookup folds the command's program once a policy has canonical rules.
+_CANONICAL_FORMS: dict[str, str] = {}
 
 
 # A pattern token after the program: one literal, or alternatives (a tuple of
