@@ -22,6 +22,17 @@ if TYPE_CHECKING:
         network_rule_line,
         prefix_rule_line,
     )
+    from .approval import (
+        ApprovalPolicy,
+        Forbidden,
+        GranularApproval,
+        NeedsApproval,
+        Requirement,
+        SandboxKind,
+        SandboxPermissions,
+        Skip,
+        escalation_refusal,
+    )
     from .decision import Decision
     from .discovery import (
         RuleLayer,
@@ -31,15 +42,32 @@ if TYPE_CHECKING:
         trust_project,
         user_rules_file,
     )
+    from .engine import Assessment, EngineOptions, SegmentVerdict, assess
     from .error import Location, PolicyError, PolicyParseError, PolicyReadError
     from .load import load_policy, load_policy_from_strings
     from .parser import PolicyParser
     from .policy import Policy, Resolution
     from .results import Evaluation, MatchedRule, PrefixRuleMatch
     from .rule import NetworkProtocol, NetworkRule, PrefixRule, RuleMatch
+    from .summary import CommandAction, summarize_command
 
 # public name -> the module that defines it
 _EXPORTS = {
+    "ApprovalPolicy": "approval",
+    "GranularApproval": "approval",
+    "SandboxKind": "approval",
+    "SandboxPermissions": "approval",
+    "Requirement": "approval",
+    "Skip": "approval",
+    "NeedsApproval": "approval",
+    "Forbidden": "approval",
+    "escalation_refusal": "approval",
+    "Assessment": "engine",
+    "EngineOptions": "engine",
+    "SegmentVerdict": "engine",
+    "assess": "engine",
+    "summarize_command": "summary",
+    "CommandAction": "summary",
     "AmendError": "amend",
     "append_network_rule": "amend",
     "append_prefix_rule": "amend",
@@ -72,10 +100,17 @@ _EXPORTS = {
 
 __all__ = [
     "AmendError",
+    "ApprovalPolicy",
+    "Assessment",
+    "CommandAction",
     "Decision",
+    "EngineOptions",
     "Evaluation",
+    "Forbidden",
+    "GranularApproval",
     "Location",
     "MatchedRule",
+    "NeedsApproval",
     "NetworkProtocol",
     "NetworkRule",
     "Policy",
@@ -85,18 +120,26 @@ __all__ = [
     "PolicyReadError",
     "PrefixRule",
     "PrefixRuleMatch",
+    "Requirement",
     "Resolution",
     "RuleLayer",
     "RuleMatch",
     "RulesDiscoveryError",
+    "SandboxKind",
+    "SandboxPermissions",
+    "SegmentVerdict",
+    "Skip",
     "append_network_rule",
     "append_prefix_rule",
+    "assess",
     "discover_rule_files",
+    "escalation_refusal",
     "load_discovered_policy",
     "load_policy",
     "load_policy_from_strings",
     "network_rule_line",
     "prefix_rule_line",
+    "summarize_command",
     "trust_project",
     "user_rules_file",
 ]

@@ -1,4 +1,4 @@
-"""Split a command into the segments policy rules are matched against (spec §3).
+r"""Split a command into the segments policy rules are matched against (spec §3).
 
 A shell wrapper such as ``["bash", "-lc", "git status && cargo test"]`` is
 checked as the commands its script runs (``git status``, ``cargo test``) when
@@ -16,14 +16,23 @@ Three switches select the variant (spec §0); the defaults are the safer ones:
   program sees them (globs, braces, ``~``, escapes, ...). Beyond the
   reference, it also rejects scripts that bash tokenizes differently from
   tree-sitter: a line continuation glued between two words
-  (``r\\<newline>m`` is ``rm`` to bash, two words to tree-sitter) and any
-  other character between words that bash does not treat as a blank (a
-  backslash before a carriage return starts a new command in bash).
+  (``r\<newline>m`` is ``rm`` to bash, two words to tree-sitter) and any
+  other character between words that bash does not treat as a blank (after
+  ``echo\<CR><LF>`` bash starts a new command; tree-sitter reads one
+  ``echo``).
 * ``heredoc_fallback`` (classic/current): a single command fed by a heredoc is
   matched by its literal words (``python3 <<'PY' ... PY`` → ``python3``).
+  Stricter than the reference, which can hide commands from the prefix (see
+  `parse_heredoc_prefix`).
+
+Nothing here raises on any input: unparseable, oversized (`MAX_SCRIPT_BYTES`)
+or too slow to parse (`PARSE_BUDGET_SECONDS`) scripts are simply not split.
 """
 
 from __future__ import annotations
+
+import threading
+import time
 
 from .value import Value
 
@@ -31,14 +40,17 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
-    from tree_sitter import Node, Parser
+    from tree_sitter import Language, Node, Parser
 
 _set = object.__setattr__
 
-# Bigger scripts are never split (they stay one segment). Linux refuses a
-# single argv string over 128 KiB anyway; this only bounds the parse time
-# (~0.2 s per MiB).
-MAX_SCRIPT_BYTES = 4 * 1024 * 1024
+# Bigger scripts are never split (they stay one segment): no OS accepts them
+# as an argument (Linux: 128 KiB per argument; macOS: 1 MiB for all).
+MAX_SCRIPT_BYTES = 1024 * 1024
+# tree-sitter's error recovery is superlinear on some inputs (`a|a|...a|`:
+# 32 KiB take seconds), so a parse running longer than this is cancelled and
+# the script is not split. Valid 1 MiB scripts parse in ~0.3 s.
+PARSE_BUDGET_SECONDS = 0.5
 
 _WRAPPER_FLAGS = frozenset({"-lc", "-c"})
 _SHELL_NAMES = frozenset({"bash", "zsh", "sh"})
@@ -97,13 +109,14 @@ def split_for_policy(argv: Sequence[str], *, exact_wrappers: bool = True,
     """
     try:
         script = extract_shell_script(argv, exact_wrappers=exact_wrappers)
-        if script is not None:
-            commands = parse_plain_commands(script, literal_words=literal_words)
+        parsed = None if script is None else _parse(script)
+        if parsed is not None:
+            commands = _plain_commands(*parsed, literal_words)
             # An empty script yields no commands and falls back like any other.
             if commands:
                 return Split(commands, False)
             if heredoc_fallback:
-                prefix = parse_heredoc_prefix(script, literal_words=literal_words)
+                prefix = _heredoc_prefix(*parsed, literal_words)
                 if prefix is not None:
                     return Split([prefix], True)
     except Exception:
@@ -121,7 +134,9 @@ def extract_shell_script(argv: Sequence[str], *, exact_wrappers: bool) -> str | 
     if len(argv) != 3:
         return None
     shell, flag, script = argv
-    if not (isinstance(shell, str) and isinstance(script, str)) or flag not in _WRAPPER_FLAGS:
+    if not (isinstance(shell, str) and isinstance(flag, str) and isinstance(script, str)):
+        return None
+    if flag not in _WRAPPER_FLAGS:
         return None
     trusted = shell in EXACT_SHELL_PATHS if exact_wrappers else _named_like_shell(shell)
     return script if trusted else None
@@ -175,7 +190,8 @@ def parse_plain_commands(script: str, *, literal_words: bool) -> list[list[str]]
     An empty script gives ``[]``.
     """
     try:
-        return _plain_commands(script, literal_words)
+        parsed = _parse(script)
+        return None if parsed is None else _plain_commands(*parsed, literal_words)
     except Exception:
         return None
 
@@ -200,23 +216,24 @@ def parse_heredoc_prefix(script: str, *, literal_words: bool = False) -> list[st
     separated by spaces or tabs only.
     """
     try:
-        return _heredoc_prefix(script, literal_words)
+        parsed = _parse(script)
+        return None if parsed is None else _heredoc_prefix(*parsed, literal_words)
     except Exception:
         return None
 
 
 class _Bash:
-    """The parser and the node-kind ids the walks test (ids are cheaper than
+    """The grammar and the node-kind ids the walks test (ids are cheaper than
     kind names, and one name can have several ids)."""
 
-    __slots__ = ("parser", "plain_ok", "operator", "command", "command_name", "word",
+    __slots__ = ("language", "plain_ok", "operator", "command", "command_name", "word",
                  "bare", "string", "string_content", "raw_string", "concatenation",
                  "heredoc_redirect", "file_redirect", "heredoc_skip", "comment",
                  "semicolon", "redirected_statement", "stdin_redirect", "heredoc_part",
                  "heredoc_start", "heredoc_body")
 
     def __init__(self) -> None:
-        from tree_sitter import Language, Parser
+        from tree_sitter import Language
         from tree_sitter_bash import language
 
         lang = Language(language())
@@ -234,8 +251,7 @@ class _Bash:
         def kind(name: str) -> frozenset[int]:
             return ids(named, frozenset({name}))
 
-        # Parsing holds the GIL (bytes input), so one parser serves all threads.
-        self.parser: Parser = Parser(lang)
+        self.language: Language = lang
         # The reference rejects every anonymous token except the allowed
         # operators and quotes, and whitespace-only tokens.
         self.plain_ok = ids(named, _PLAIN_NAMED_KINDS) | ids(anonymous, _PLAIN_TOKENS) | ids(
@@ -264,6 +280,9 @@ class _Bash:
 
 
 _bash_state: _Bash | None = None
+# One parser per thread: the budget callback runs Python code mid-parse, where
+# another thread could otherwise enter the same (non-reentrant) parser.
+_thread = threading.local()
 
 
 def _bash() -> _Bash:
@@ -271,6 +290,32 @@ def _bash() -> _Bash:
     if _bash_state is None:
         _bash_state = _Bash()
     return _bash_state
+
+
+def _parse(script: str) -> tuple[bytes, Node] | None:
+    """The script's bytes and syntax tree, or ``None`` when it has a parse
+    error or cannot be parsed (see `_source`, `PARSE_BUDGET_SECONDS`)."""
+    src = _source(script)
+    if src is None:
+        return None
+    parser: Parser | None = getattr(_thread, "parser", None)
+    if parser is None:
+        from tree_sitter import Parser
+
+        parser = _thread.parser = Parser(_bash().language)
+    view = memoryview(src)
+    clock = time.perf_counter
+    deadline = clock() + PARSE_BUDGET_SECONDS
+    try:
+        # Source by callback: only then does tree-sitter report progress.
+        tree = parser.parse(lambda offset, _point: view[offset:],
+                            progress_callback=lambda _offset, _error: clock() > deadline)
+    except Exception:  # cancelled: "Parsing failed"
+        parser.reset()  # else the next parse would resume this one
+        return None
+    root = tree.root_node
+    # has_error also covers MISSING nodes (`ls &&`).
+    return None if root.has_error else (src, root)
 
 
 def _preorder(root: Node) -> Iterator[Node]:
@@ -302,14 +347,8 @@ def _source(script: str) -> bytes | None:
     return src if len(src) <= MAX_SCRIPT_BYTES else None
 
 
-def _plain_commands(script: str, literal: bool) -> list[list[str]] | None:
-    src = _source(script)
-    if src is None:
-        return None
+def _plain_commands(src: bytes, root: Node, literal: bool) -> list[list[str]] | None:
     bash = _bash()
-    root = bash.parser.parse(src).root_node
-    if root.has_error:  # also set by MISSING nodes (`ls &&`)
-        return None
     # Spans of every word and operator, to check what lies between them.
     spans: list[tuple[int, int]] | None = None
     if literal and src.translate(None, _PLAIN_BYTES):
@@ -328,7 +367,7 @@ def _plain_commands(script: str, literal: bool) -> list[list[str]] | None:
             spans.append((node.start_byte, node.end_byte))
     result = []
     for command in commands:
-        words = _command_words(command, bash, literal, spans)
+        words = _command_words(src, command, bash, literal, spans)
         if words is None:
             return None
         result.append(words)
@@ -337,7 +376,7 @@ def _plain_commands(script: str, literal: bool) -> list[list[str]] | None:
     return result
 
 
-def _command_words(command: Node, bash: _Bash, literal: bool,
+def _command_words(src: bytes, command: Node, bash: _Bash, literal: bool,
                    spans: list[tuple[int, int]] | None) -> list[str] | None:
     words = []
     for child in command.named_children:
@@ -347,17 +386,17 @@ def _command_words(command: Node, bash: _Bash, literal: bool,
             # A quoted or concatenated command name rejects.
             if not name or name[0].kind_id not in bash.word:
                 return None
-            word = _bare_word(name[0], literal)
+            word = _bare_word(src, name[0], literal)
         elif kind_id in bash.bare:
-            word = _bare_word(child, literal)
+            word = _bare_word(src, child, literal)
         elif kind_id in bash.concatenation:
             parts = []
             for part in child.named_children:
                 part_id = part.kind_id
                 if part_id in bash.bare:
-                    text = _bare_word(part, literal)
+                    text = _bare_word(src, part, literal)
                 elif part_id in bash.string or part_id in bash.raw_string:
-                    text = _quoted(part, bash, literal)
+                    text = _quoted(src, part, bash, literal)
                 else:
                     return None
                 if text is None:
@@ -365,7 +404,7 @@ def _command_words(command: Node, bash: _Bash, literal: bool,
                 parts.append(text)
             word = "".join(parts) or None
         else:
-            word = _quoted(child, bash, literal)
+            word = _quoted(src, child, bash, literal)
         if word is None:
             return None
         words.append(word)
@@ -374,17 +413,20 @@ def _command_words(command: Node, bash: _Bash, literal: bool,
     return words
 
 
-def _bare_word(node: Node, literal: bool) -> str | None:
-    raw = node.text
-    if raw is None:
-        return None
-    text = raw.decode()
+def _bare_word(src: bytes, node: Node, literal: bool) -> str | None:
+    text = _text(src, node)
     if literal and (text.startswith("=") or not _EXPANDING.isdisjoint(text)):
         return None
     return text
 
 
-def _quoted(node: Node, bash: _Bash, literal: bool) -> str | None:
+def _text(src: bytes, node: Node) -> str:
+    # Not `node.text`: with a callback source it re-reads the whole rest of
+    # the script per call (and mishandles a memoryview).
+    return src[node.start_byte : node.end_byte].decode()
+
+
+def _quoted(src: bytes, node: Node, bash: _Bash, literal: bool) -> str | None:
     """The raw text between the quotes of a ``"..."`` or ``'...'`` node."""
     kind_id = node.kind_id
     if kind_id in bash.raw_string:
@@ -395,10 +437,7 @@ def _quoted(node: Node, bash: _Bash, literal: bool) -> str | None:
             return None
     else:
         return None
-    raw = node.text
-    if raw is None:
-        return None
-    text = raw.decode()
+    text = _text(src, node)
     if len(text) < 2 or text[0] != quote or text[-1] != quote:
         return None
     text = text[1:-1]
@@ -432,14 +471,8 @@ def _blank_gaps(src: bytes, spans: list[tuple[int, int]]) -> bool:
     return True
 
 
-def _heredoc_prefix(script: str, literal: bool) -> list[str] | None:
-    src = _source(script)
-    if src is None:
-        return None
+def _heredoc_prefix(src: bytes, root: Node, literal: bool) -> list[str] | None:
     bash = _bash()
-    root = bash.parser.parse(src).root_node
-    if root.has_error:
-        return None
     heredocs = []
     command: Node | None = None
     for node in _preorder(root):
@@ -455,7 +488,7 @@ def _heredoc_prefix(script: str, literal: bool) -> list[str] | None:
     if not heredocs or command is None:
         return None
     statement = _heredoc_statement(root, command, bash)
-    if statement is None or any(_runs_code(heredoc, bash) for heredoc in heredocs):
+    if statement is None or any(_runs_code(src, heredoc, bash) for heredoc in heredocs):
         return None
     words = []
     previous_end = -1
@@ -471,7 +504,7 @@ def _heredoc_prefix(script: str, literal: bool) -> list[str] | None:
             continue
         if kind_id not in bash.bare or child.named_child_count:
             return None
-        word = _bare_word(child, literal)
+        word = _bare_word(src, child, literal)
         if word is None:
             return None
         # Only spaces and tabs may separate the words: bash joins words across
@@ -512,18 +545,18 @@ def _heredoc_statement(root: Node, command: Node, bash: _Bash) -> Node | None:
     return statement
 
 
-def _runs_code(heredoc: Node, bash: _Bash) -> bool:
+def _runs_code(src: bytes, heredoc: Node, bash: _Bash) -> bool:
     """Whether bash may run a command while expanding this heredoc's body:
     the delimiter is unquoted and the body has a command substitution or
     arithmetic (which evaluates array subscripts)."""
     for part in heredoc.children:
         kind_id = part.kind_id
         if kind_id in bash.heredoc_start:
-            delimiter = part.text or b""
+            delimiter = src[part.start_byte : part.end_byte]
             if b"'" in delimiter or b'"' in delimiter or b"\\" in delimiter:
                 return False  # a quoted delimiter leaves the body unexpanded
         elif kind_id in bash.heredoc_body:
-            body = part.text or b""
+            body = src[part.start_byte : part.end_byte]
             if b"`" in body or b"$(" in body or b"$[" in body:
                 return True
     return False

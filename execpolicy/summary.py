@@ -91,17 +91,26 @@ _PROTOCOL_TAGS = {"read": "read", "listFiles": "list_files", "search": "search",
                   "unknown": "unknown"}
 
 
+def _plain_commands(script: str) -> list[list[str]] | None:
+    from .shell import parse_plain_commands
+
+    return parse_plain_commands(script, literal_words=False)
+
+
 def summarize_command(
     argv: Sequence[str], *, split_script: ScriptSplitter | None = None
 ) -> list[CommandAction]:
     """Summaries of what `argv` does, in execution order (never empty).
 
     `split_script` splits a ``bash -lc``/``zsh -c``/... wrapper's script into
-    its plain commands (``None`` when it is not a plain sequence); without it,
-    every wrapper is summarised as unknown. When any part of the command
+    its plain commands (``None`` when it is not a plain sequence); by default
+    the Codex-compatible splitter of ``shell.py`` (summaries only describe, so
+    the looser word rules are fine here). When any part of the command
     cannot be summarised, the result is a single unknown showing the wrapper's
     script or the quoted argv.
     """
+    if split_script is None:
+        split_script = _plain_commands
     try:
         tokens = [str(t) for t in argv]
     except Exception:

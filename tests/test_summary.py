@@ -634,8 +634,10 @@ def test_rows_with_the_real_splitter(literal_words: bool) -> None:
             assert plain_commands(argv[2]) == split(argv[2]), param.id
 
 
-def test_without_a_splitter_every_wrapper_is_unknown() -> None:
-    assert summarize_command(bash("cat x")) == [U("cat x")]
+def test_wrappers_are_split_by_default_and_unknown_when_unsplittable() -> None:
+    assert summarize_command(bash("cat x")) == [R("cat x", "x", "x")]
+    assert summarize_command(bash("cat $(ls)")) == [U("cat $(ls)")]
+    assert summarize_command(bash("cat x"), split_script=lambda _: None) == [U("cat x")]
     assert summarize_command(bash("cd foo")) == [U("cd foo")]
     assert summarize_command(["cat", "x"]) == [R("cat x", "x", "x")]
 
