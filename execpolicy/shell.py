@@ -38,6 +38,7 @@ from .value import Value
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import re
     from collections.abc import Iterator, Sequence
 
     from tree_sitter import Language, Node, Parser
@@ -47,9 +48,15 @@ _set = object.__setattr__
 # Bigger scripts are never split (they stay one segment): no OS accepts them
 # as an argument (Linux: 128 KiB per argument; macOS: 1 MiB for all).
 MAX_SCRIPT_BYTES = 1024 * 1024
-# tree-sitter's error recovery is superlinear on some inputs (`a|a|...a|`:
-# 32 KiB take seconds), so a parse running longer than this is cancelled and
-# the script is not split. Valid 1 MiB scripts parse in ~0.3 s.
+# tree-sitter's error recovery is superlinear on some inputs: 32 KiB of
+# `a|a|...a|` take 5 s, of `` `<'`<'... `` 25 s. Scripts longer than this are
+# first screened by a linear scan (`_may_be_plain`, `_may_be_heredoc`) and
+# parsed only if they could be accepted; at this size the worst inputs found
+# take ~0.1 s.
+SCREEN_ABOVE_CHARS = 2048
+# A parse still running after this is cancelled and the script is not split
+# (valid 1 MiB scripts parse in ~0.3 s). The cancellation is checked only
+# between parser steps, which is why the screen is needed as well.
 PARSE_BUDGET_SECONDS = 0.5
 
 _WRAPPER_FLAGS = frozenset({"-lc", "-c"})
@@ -75,8 +82,9 @@ _HEREDOC_ATTACHMENTS = frozenset({
 
 # latest: a bare word containing one of these, or starting with `=`, is
 # expanded by bash or zsh (glob, brace, tilde, zsh `^`/`#` globs and `=cmd`,
-# escape removal, parameters, command substitution).
-_EXPANDING = frozenset("{}*?[]\\~^#$`")
+# escape removal, parameters, command substitution). Blanks are ours:
+# tree-sitter reads `] {` as one word, which bash splits.
+_EXPANDING = frozenset("{}*?[]\\~^#$` \t\n")
 # latest: inside double quotes a backslash before these is removed.
 _DQ_ESCAPED = frozenset('$`"\\\n')
 # Scripts made only of these bytes cannot tokenize differently in bash and
@@ -109,7 +117,7 @@ def split_for_policy(argv: Sequence[str], *, exact_wrappers: bool = True,
     """
     try:
         script = extract_shell_script(argv, exact_wrappers=exact_wrappers)
-        parsed = None if script is None else _parse(script)
+        parsed = None if script is None else _parse(script, True, heredoc_fallback)
         if parsed is not None:
             commands = _plain_commands(*parsed, literal_words)
             # An empty script yields no commands and falls back like any other.
@@ -190,7 +198,7 @@ def parse_plain_commands(script: str, *, literal_words: bool) -> list[list[str]]
     An empty script gives ``[]``.
     """
     try:
-        parsed = _parse(script)
+        parsed = _parse(script, True, False)
         return None if parsed is None else _plain_commands(*parsed, literal_words)
     except Exception:
         return None
@@ -216,7 +224,7 @@ def parse_heredoc_prefix(script: str, *, literal_words: bool = False) -> list[st
     separated by spaces or tabs only.
     """
     try:
-        parsed = _parse(script)
+        parsed = _parse(script, False, True)
         return None if parsed is None else _heredoc_prefix(*parsed, literal_words)
     except Exception:
         return None
@@ -292,11 +300,16 @@ def _bash() -> _Bash:
     return _bash_state
 
 
-def _parse(script: str) -> tuple[bytes, Node] | None:
+def _parse(script: str, plain: bool, heredoc: bool) -> tuple[bytes, Node] | None:
     """The script's bytes and syntax tree, or ``None`` when it has a parse
-    error or cannot be parsed (see `_source`, `PARSE_BUDGET_SECONDS`)."""
+    error or is not parsed: see `_source`, `PARSE_BUDGET_SECONDS`, and
+    `SCREEN_ABOVE_CHARS` (a big script is parsed only if it may be a plain
+    script, when ``plain``, or a heredoc script, when ``heredoc``)."""
     src = _source(script)
     if src is None:
+        return None
+    if len(script) > SCREEN_ABOVE_CHARS and not (
+            (plain and _may_be_plain(script)) or (heredoc and _may_be_heredoc(script))):
         return None
     parser: Parser | None = getattr(_thread, "parser", None)
     if parser is None:
@@ -560,3 +573,109 @@ def _runs_code(src: bytes, heredoc: Node, bash: _Bash) -> bool:
             if b"`" in body or b"$(" in body or b"$[" in body:
                 return True
     return False
+
+
+# --- Screening big scripts --------------------------------------------------
+#
+# Necessary conditions, checked in linear time, for the parser walks above to
+# accept a script. They may pass scripts the walks reject, never the reverse
+# (tests/test_shell_split_properties.py checks this on generated scripts).
+
+# Words tree-sitter never accepts as a plain command name (they open compound
+# commands or declarations); `then`, `fi`, `}`, `time` ... are accepted.
+_NEVER_COMMAND_NAMES = frozenset({
+    "if", "case", "while", "until", "for", "select", "function", "{", "!", "[[", "]]", "[",
+    "declare", "export", "local", "readonly", "typeset", "unset", "unsetenv",
+})
+_plain_pattern: re.Pattern[str] | None = None
+
+
+def _may_be_plain(script: str) -> bool:
+    """Whether ``script`` is words, quotes and ``&&``/``||``/``|``/``;``/newline
+    operators with no empty position, no unquoted ``$`` `` ` `` ``(`` ``)`` ``<``
+    ``>`` or lone ``&``, no expansion in double quotes, no unterminated quote,
+    and no assignment or compound keyword as a command name."""
+    global _plain_pattern
+    if _plain_pattern is None:
+        import re
+
+        # Possessive and atomic: no backtracking, linear on any input.
+        word = r"""(?>(?:[^ \t\n\r\v\f|&;()<>$`'"\\]|\\.|'[^']*'|"(?:[^"\\$`]|\\.)*+")++)"""
+        blank = r"(?:[ \t\r\v\f]|\\\n)"
+        space = r"(?:[ \t\r\v\f\n]|\\\n)"
+        keyword = "|".join(re.escape(name) for name in sorted(_NEVER_COMMAND_NAMES))
+        name = (rf"(?!(?:{keyword})(?=[ \t\n\r\v\f;|&]|\\\n|\Z))"
+                r"(?![A-Za-z_][A-Za-z0-9_]*\+?=)")
+        command = rf"{name}{word}(?:{blank}++{word})*+"
+        # After `&&`, `||`, `|` a command must follow (newlines may come
+        # first); after `;` or a newline, a command or the end.
+        joined = rf"{blank}*+(?:(?:&&|\|\||\|)|[;\n]){space}*+{command}"
+        sequence = rf"{command}(?:{joined})*+{blank}*+(?:[;\n]{space}*+)?"
+        _plain_pattern = re.compile(rf"{space}*+(?:{sequence})?", re.DOTALL)
+    return _plain_pattern.fullmatch(script) is not None
+
+
+def _may_be_heredoc(script: str) -> bool:
+    """Whether ``script`` has the shape of a heredoc script: comment or blank
+    lines, then ``words <<[-]DELIM [# comment]``, the body, the line that ends
+    it for tree-sitter (the first one that starts with ``DELIM`` after
+    leading blanks), and only a comment or blanks after that. A body that
+    tree-sitter parses (unquoted delimiter) must be free of ``$``, backticks
+    and backslashes. Stricter than `_heredoc_prefix` in one way: a herestring
+    or a second heredoc on the command line fails (the screen only sees
+    scripts longer than `SCREEN_ABOVE_CHARS`)."""
+    lines = script.split("\n")
+    index = 0
+    while index < len(lines) and _blank_or_comment(lines[index]):
+        index += 1
+    if index == len(lines):
+        return False
+    command, _, redirect = lines[index].partition("<<")
+    if not command.strip() or any(c in command for c in "|&;()<>$`'\""):
+        return False
+    if redirect.startswith(("<", "-<")):
+        return False  # `<<<` or `<<-<`
+    delimiter = _heredoc_delimiter(redirect.removeprefix("-"))
+    if delimiter is None or not _blank_or_comment(delimiter[2]):
+        return False
+    word, raw, _ = delimiter
+    for end in range(index + 1, len(lines)):
+        line = lines[end].lstrip()
+        if line.startswith(word):
+            body = lines[index + 1 : end]
+            if not raw and any(c in part for part in body for c in "$`\\"):
+                return False
+            return _blank_or_comment(line[len(word):]) and all(
+                _blank_or_comment(line) for line in lines[end + 1 :])
+    return False
+
+
+def _heredoc_delimiter(text: str) -> tuple[str, bool, str] | None:
+    """tree-sitter-bash's reading of a heredoc delimiter at the start of
+    ``text`` (after ``<<`` or ``<<-``): the word it waits for, whether the
+    body is raw (the delimiter starts with a quote or a backslash), and the
+    rest of the line. Only a leading quote counts: ``E"O"F`` waits for
+    ``E"O"F`` (bash: for ``EOF``)."""
+    text = text.lstrip()
+    quote = text[:1] if text[:1] in ("'", '"') else ""
+    raw = bool(quote) or text[:1] == "\\"
+    position, word = len(quote), []
+    while position < len(text):
+        c = text[position]
+        if (c in (quote, "\r") if quote else c.isspace()):
+            break
+        if c == "\\":
+            position += 1
+            if position == len(text):
+                return None
+            c = text[position]
+        word.append(c)
+        position += 1
+    if quote and text[position : position + 1] == quote:
+        position += 1
+    return ("".join(word), raw, text[position:]) if word else None
+
+
+def _blank_or_comment(line: str) -> bool:
+    line = line.strip(" \t")
+    return not line or line.startswith("#")
