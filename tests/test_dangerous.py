@@ -9,8 +9,6 @@ flag more.
 
 from __future__ import annotations
 
-import shlex
-
 import pytest
 
 from execguard.execpolicy import dangerous
@@ -24,6 +22,7 @@ from execguard.execpolicy.dangerous import (
     is_forced_rm,
     shell_wrapper_script,
 )
+from execguard.execpolicy.shell import parse_plain_commands
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -34,29 +33,8 @@ _SEPARATORS = {"&&", "||", ";", "|"}
 
 
 def split_plain(script: str) -> list[list[str]] | None:
-    """A stand-in for the plain word-only splitter (spec §3.2): words and
-    `&&`/`||`/`;`/`|`; anything else is not plain."""
-    if any(c in script for c in "$`#"):
-        return None
-    lexer = shlex.shlex(script, posix=True, punctuation_chars=True)
-    lexer.whitespace_split = True
-    try:
-        tokens = list(lexer)
-    except ValueError:
-        return None
-    commands: list[list[str]] = [[]]
-    for token in tokens:
-        if token in _SEPARATORS:
-            if not commands[-1]:
-                return None
-            commands.append([])
-        elif token and all(c in "();<>|&" for c in token):
-            return None
-        else:
-            commands[-1].append(token)
-    if not commands[-1]:
-        return [] if len(commands) == 1 else None
-    return commands
+    """The Codex-compatible plain-command splitter (spec §3.2)."""
+    return parse_plain_commands(script, literal_words=False)
 
 
 def flagged_by(argv: list[str]) -> tuple[str, ...]:

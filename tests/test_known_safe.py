@@ -10,8 +10,6 @@ auto-allow although it writes or executes.
 
 from __future__ import annotations
 
-import shlex
-
 import pytest
 
 from execguard.execpolicy import known_safe
@@ -23,34 +21,14 @@ from execguard.execpolicy.known_safe import (
     program_name,
     trusted_shell_script,
 )
+from execguard.execpolicy.shell import parse_plain_commands
 
 _SEPARATORS = {"&&", "||", ";", "|"}
 
 
 def split_plain(script: str) -> list[list[str]] | None:
-    """A stand-in for the plain word-only splitter (spec §3.2), good enough for
-    these scripts: words and `&&`/`||`/`;`/`|`; anything else is not plain."""
-    if any(c in script for c in "$`#"):
-        return None
-    lexer = shlex.shlex(script, posix=True, punctuation_chars=True)
-    lexer.whitespace_split = True
-    try:
-        tokens = list(lexer)
-    except ValueError:
-        return None
-    commands: list[list[str]] = [[]]
-    for token in tokens:
-        if token in _SEPARATORS:
-            if not commands[-1]:
-                return None
-            commands.append([])
-        elif token and all(c in "();<>|&" for c in token):
-            return None  # redirects, subshells, background, `;;` ...
-        else:
-            commands[-1].append(token)
-    if not commands[-1]:
-        return [] if len(commands) == 1 else None
-    return commands
+    """The Codex-compatible plain-command splitter (spec §3.2)."""
+    return parse_plain_commands(script, literal_words=False)
 
 
 def safe(argv: list[str], *, include_git: bool = False, linux: bool = True) -> bool:
