@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from execguard.execpolicy.dangerous import Detector
 
 ALL: tuple[Detector, ...] = ("classic", "legacy", "latest")
-_SEPARATORS = {"&&", "||", ";", "|"}
 
 
 def split_plain(script: str) -> list[list[str]] | None:

@@ -23,7 +23,6 @@ from execguard.execpolicy.known_safe import (
 )
 from execguard.execpolicy.shell import parse_plain_commands
 
-_SEPARATORS = {"&&", "||", ";", "|"}
 
 
 def split_plain(script: str) -> list[list[str]] | None:
