@@ -24,7 +24,6 @@ from execguard.execpolicy.known_safe import (
 from execguard.execpolicy.shell import parse_plain_commands
 
 
-
 def split_plain(script: str) -> list[list[str]] | None:
     """The Codex-compatible plain-command splitter (spec §3.2)."""
     return parse_plain_commands(script, literal_words=False)
