@@ -25,14 +25,14 @@ Three switches select the variant (spec §0); the defaults are the safer ones:
   Stricter than the reference, which can hide commands from the prefix (see
   `parse_heredoc_prefix`).
 
-Nothing here raises on any input: unparseable, oversized (`MAX_SCRIPT_BYTES`)
-or too slow to parse (`PARSE_BUDGET_SECONDS`) scripts are simply not split.
+Nothing here raises on any input, and no input takes long: unparseable,
+oversized (`MAX_SCRIPT_BYTES`) or potentially slow to parse
+(`SCREEN_ABOVE_CHARS`) scripts are simply not split.
 """
 
 from __future__ import annotations
 
-import threading
-import time
+from itertools import islice
 
 from .value import Value
 
@@ -41,23 +41,23 @@ if TYPE_CHECKING:
     import re
     from collections.abc import Iterator, Sequence
 
-    from tree_sitter import Language, Node, Parser
+    from tree_sitter import Node, Parser
 
 _set = object.__setattr__
 
 # Bigger scripts are never split (they stay one segment): no OS accepts them
 # as an argument (Linux: 128 KiB per argument; macOS: 1 MiB for all).
 MAX_SCRIPT_BYTES = 1024 * 1024
-# tree-sitter's error recovery is superlinear on some inputs: 32 KiB of
-# `a|a|...a|` take 5 s, of `` `<'`<'... `` 25 s. Scripts longer than this are
-# first screened by a linear scan (`_may_be_plain`, `_may_be_heredoc`) and
-# parsed only if they could be accepted; at this size the worst inputs found
-# take ~0.1 s.
+# tree-sitter-bash is quadratic in the number of tokens on some inputs, even
+# valid ones (32 KiB of `a|a|...a|` take 5 s, of `` `<'`<'... `` 25 s), and its
+# cancellation hook is not consulted during the slowest part (error recovery
+# at the end of input). So a script longer than SCREEN_ABOVE_CHARS is parsed
+# only if a linear scan finds it may be accepted (`_may_be_plain`,
+# `_may_be_heredoc`) and, as a plain script, has at most MAX_PLAIN_TOKENS
+# operators and word parts. The worst inputs found parse in ~0.1 s at these
+# sizes.
 SCREEN_ABOVE_CHARS = 2048
-# A parse still running after this is cancelled and the script is not split
-# (valid 1 MiB scripts parse in ~0.3 s). The cancellation is checked only
-# between parser steps, which is why the screen is needed as well.
-PARSE_BUDGET_SECONDS = 0.5
+MAX_PLAIN_TOKENS = 2048
 
 _WRAPPER_FLAGS = frozenset({"-lc", "-c"})
 _SHELL_NAMES = frozenset({"bash", "zsh", "sh"})
@@ -234,14 +234,14 @@ class _Bash:
     """The grammar and the node-kind ids the walks test (ids are cheaper than
     kind names, and one name can have several ids)."""
 
-    __slots__ = ("language", "plain_ok", "operator", "command", "command_name", "word",
+    __slots__ = ("parser", "plain_ok", "operator", "command", "command_name", "word",
                  "bare", "string", "string_content", "raw_string", "concatenation",
                  "heredoc_redirect", "file_redirect", "heredoc_skip", "comment",
                  "semicolon", "redirected_statement", "stdin_redirect", "heredoc_part",
                  "heredoc_start", "heredoc_body")
 
     def __init__(self) -> None:
-        from tree_sitter import Language
+        from tree_sitter import Language, Parser
         from tree_sitter_bash import language
 
         lang = Language(language())
@@ -259,7 +259,9 @@ class _Bash:
         def kind(name: str) -> frozenset[int]:
             return ids(named, frozenset({name}))
 
-        self.language: Language = lang
+        # Parsing bytes holds the GIL throughout, so one parser serves every
+        # thread (a free-threaded build would need one per thread).
+        self.parser: Parser = Parser(lang)
         # The reference rejects every anonymous token except the allowed
         # operators and quotes, and whitespace-only tokens.
         self.plain_ok = ids(named, _PLAIN_NAMED_KINDS) | ids(anonymous, _PLAIN_TOKENS) | ids(
@@ -288,9 +290,6 @@ class _Bash:
 
 
 _bash_state: _Bash | None = None
-# One parser per thread: the budget callback runs Python code mid-parse, where
-# another thread could otherwise enter the same (non-reentrant) parser.
-_thread = threading.local()
 
 
 def _bash() -> _Bash:
@@ -302,31 +301,18 @@ def _bash() -> _Bash:
 
 def _parse(script: str, plain: bool, heredoc: bool) -> tuple[bytes, Node] | None:
     """The script's bytes and syntax tree, or ``None`` when it has a parse
-    error or is not parsed: see `_source`, `PARSE_BUDGET_SECONDS`, and
-    `SCREEN_ABOVE_CHARS` (a big script is parsed only if it may be a plain
-    script, when ``plain``, or a heredoc script, when ``heredoc``)."""
+    error or is not parsed: see `_source`, and `SCREEN_ABOVE_CHARS` (a big
+    script is parsed only if it may be a plain script, when ``plain``, or a
+    heredoc script, when ``heredoc``)."""
     src = _source(script)
     if src is None:
         return None
     if len(script) > SCREEN_ABOVE_CHARS and not (
             (plain and _may_be_plain(script)) or (heredoc and _may_be_heredoc(script))):
         return None
-    parser: Parser | None = getattr(_thread, "parser", None)
-    if parser is None:
-        from tree_sitter import Parser
-
-        parser = _thread.parser = Parser(_bash().language)
-    view = memoryview(src)
-    clock = time.perf_counter
-    deadline = clock() + PARSE_BUDGET_SECONDS
-    try:
-        # Source by callback: only then does tree-sitter report progress.
-        tree = parser.parse(lambda offset, _point: view[offset:],
-                            progress_callback=lambda _offset, _error: clock() > deadline)
-    except Exception:  # cancelled: "Parsing failed"
-        parser.reset()  # else the next parse would resume this one
-        return None
-    root = tree.root_node
+    # Not the callback form of `parse` (the only one with a cancellation
+    # hook): py-tree-sitter 0.26 leaks every object the callback returns.
+    root = _bash().parser.parse(src).root_node
     # has_error also covers MISSING nodes (`ls &&`).
     return None if root.has_error else (src, root)
 
@@ -434,8 +420,7 @@ def _bare_word(src: bytes, node: Node, literal: bool) -> str | None:
 
 
 def _text(src: bytes, node: Node) -> str:
-    # Not `node.text`: with a callback source it re-reads the whole rest of
-    # the script per call (and mishandles a memoryview).
+    # Cheaper than `node.text`, which goes through a memoryview of the source.
     return src[node.start_byte : node.end_byte].decode()
 
 
@@ -588,15 +573,17 @@ _NEVER_COMMAND_NAMES = frozenset({
     "declare", "export", "local", "readonly", "typeset", "unset", "unsetenv",
 })
 _plain_pattern: re.Pattern[str] | None = None
+_plain_token: re.Pattern[str] | None = None
 
 
 def _may_be_plain(script: str) -> bool:
     """Whether ``script`` is words, quotes and ``&&``/``||``/``|``/``;``/newline
     operators with no empty position, no unquoted ``$`` `` ` `` ``(`` ``)`` ``<``
     ``>`` or lone ``&``, no expansion in double quotes, no unterminated quote,
-    and no assignment or compound keyword as a command name."""
-    global _plain_pattern
-    if _plain_pattern is None:
+    and no assignment or compound keyword as a command name; and has at most
+    `MAX_PLAIN_TOKENS` operators and word parts (quoted strings, unquoted runs)."""
+    global _plain_pattern, _plain_token
+    if _plain_pattern is None or _plain_token is None:
         import re
 
         # Possessive and atomic: no backtracking, linear on any input.
@@ -605,14 +592,22 @@ def _may_be_plain(script: str) -> bool:
         space = r"(?:[ \t\r\v\f\n]|\\\n)"
         keyword = "|".join(re.escape(name) for name in sorted(_NEVER_COMMAND_NAMES))
         name = (rf"(?!(?:{keyword})(?=[ \t\n\r\v\f;|&]|\\\n|\Z))"
-                r"(?![A-Za-z_][A-Za-z0-9_]*\+?=)")
+                # `_=x` is a command to tree-sitter, not an assignment.
+                r"(?!(?:[A-Za-z][A-Za-z0-9_]*|_[A-Za-z0-9_]+)\+?=)")
         command = rf"{name}{word}(?:{blank}++{word})*+"
         # After `&&`, `||`, `|` a command must follow (newlines may come
         # first); after `;` or a newline, a command or the end.
         joined = rf"{blank}*+(?:(?:&&|\|\||\|)|[;\n]){space}*+{command}"
         sequence = rf"{command}(?:{joined})*+{blank}*+(?:[;\n]{space}*+)?"
         _plain_pattern = re.compile(rf"{space}*+(?:{sequence})?", re.DOTALL)
-    return _plain_pattern.fullmatch(script) is not None
+        # Each quoted part counts: tree-sitter makes a node of each.
+        _plain_token = re.compile(
+            r"""(?:[^ \t\n\r\v\f|&;()<>$`'"\\]|\\.)++|'[^']*'|"(?:[^"\\$`]|\\.)*+"|&&|\|\||[|;]""",
+            re.DOTALL)
+    if _plain_pattern.fullmatch(script) is None:
+        return False
+    beyond_limit = islice(_plain_token.finditer(script), MAX_PLAIN_TOKENS, None)
+    return next(beyond_limit, None) is None
 
 
 def _may_be_heredoc(script: str) -> bool:

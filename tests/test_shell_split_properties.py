@@ -128,10 +128,10 @@ def bashlex_commands(script: str) -> list[list[str]] | None:
     return commands
 
 
-# tree-sitter (so the reference, so classic) reads lone brackets and braces
-# separated by blanks as one word: `] {` (bash: `]`, `{`). Literal words
-# reject them.
-BRACKET_RUN = re.compile(r"(?:^|[\s;|&])[][{}](?:[ \t]+[][{}])+(?=$|[\s;|&])")
+# tree-sitter (so the reference, so classic) reads brackets and braces
+# separated by blanks as one word: `] {`, `] [[` (bash: two words). Literal
+# words reject them.
+BRACKET_RUN = re.compile(r"(?:^|[\s;|&])[][{}]+(?:[ \t]+[][{}]+)+(?=$|[\s;|&])")
 
 
 @SETTINGS
