@@ -45,6 +45,8 @@ from __future__ import annotations
 
 import sys
 
+from .shell import EXACT_SHELL_PATHS, extract_shell_script
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -139,13 +141,9 @@ READ_ONLY_GIT_BRANCH_OPTIONS = frozenset({
 READ_ONLY_GIT_BRANCH_OPTION_PREFIXES = ("--format=",)
 
 # Shell wrappers `[shell, flag, script]` whose script may be split (§3.1,
-# latest: exact paths, so a model-supplied `./bash` is not trusted).
-TRUSTED_SHELLS = frozenset({
-    "zsh", "/bin/zsh", "/usr/bin/zsh", "/usr/local/bin/zsh", "/opt/homebrew/bin/zsh",
-    "sh", "/bin/sh", "/usr/bin/sh",
-    "bash", "/bin/bash", "/usr/bin/bash", "/usr/local/bin/bash", "/opt/homebrew/bin/bash",
-})
-SHELL_SCRIPT_FLAGS = frozenset({"-c", "-lc"})
+# latest: exact paths, so a model-supplied `./bash` is not trusted). One list,
+# shared with the splitter.
+TRUSTED_SHELLS = EXACT_SHELL_PATHS
 
 
 # -- public API -------------------------------------------------------------------
@@ -210,12 +208,7 @@ def is_safe_to_call_with_exec(
 def trusted_shell_script(argv: Sequence[str]) -> str | None:
     """The script of ``[shell, flag, script]`` when ``shell`` is one of
     :data:`TRUSTED_SHELLS` and ``flag`` is exactly ``-c`` or ``-lc``; else ``None``."""
-    if len(argv) != 3:
-        return None
-    shell, flag, script = argv
-    if shell not in TRUSTED_SHELLS or flag not in SHELL_SCRIPT_FLAGS:
-        return None
-    return script
+    return extract_shell_script(argv, exact_wrappers=True)
 
 
 # -- argv anatomy shared with the dangerous-command detector ----------------------

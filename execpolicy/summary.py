@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from .render import join_example, split_example
+from .shell import extract_shell_script, parse_plain_commands
 
 # Splits a wrapper's script into plain commands (§3.2), or None when the
 # script is anything but a plain sequence. Provided by the shell module.
@@ -92,8 +93,6 @@ _PROTOCOL_TAGS = {"read": "read", "listFiles": "list_files", "search": "search",
 
 
 def _plain_commands(script: str) -> list[list[str]] | None:
-    from .shell import parse_plain_commands
-
     return parse_plain_commands(script, literal_words=False)
 
 
@@ -249,11 +248,6 @@ def _first_word(cmd: str) -> str | None:
 
 # --- argv shapes ------------------------------------------------------------
 
-_BASH_FAMILY = frozenset((
-    "zsh", "/bin/zsh", "/usr/bin/zsh", "/usr/local/bin/zsh", "/opt/homebrew/bin/zsh",
-    "sh", "/bin/sh", "/usr/bin/sh",
-    "bash", "/bin/bash", "/usr/bin/bash", "/usr/local/bin/bash", "/opt/homebrew/bin/bash",
-))
 _POWERSHELL = frozenset((
     "pwsh", "powershell", "pwsh.exe", "powershell.exe",
     "/usr/local/bin/pwsh", "/usr/bin/pwsh", "/bin/pwsh", "/opt/homebrew/bin/pwsh",
@@ -271,9 +265,7 @@ def _bash_script(tokens: list[str]) -> str | None:
     The shell must be one of the exact names the reference trusts (latest,
     §3.1): a repo-local ``./bash`` is not presented as a shell wrapper either.
     """
-    if len(tokens) != 3 or tokens[1] not in ("-c", "-lc") or tokens[0] not in _BASH_FAMILY:
-        return None
-    return tokens[2]
+    return extract_shell_script(tokens, exact_wrappers=True)
 
 
 def _powershell_script(tokens: list[str]) -> str | None:
