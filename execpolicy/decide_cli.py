@@ -78,7 +78,7 @@ def decide_main(argv: list[str]) -> int:
 
 def explain(result: Assessment) -> str:
     """A readable account of an assessment: the outcome, then each segment."""
-    from .render import try_join
+    from .render import render_command
 
     requirement = result.requirement.to_json()
     lines = []
@@ -96,11 +96,11 @@ def explain(result: Assessment) -> str:
     if result.used_complex_parsing:
         lines.append("note: judged by the command before a heredoc (heredoc fallback)")
     for number, segment in enumerate(result.segments, 1):
-        shown = try_join(segment.argv) or " ".join(segment.argv)
+        shown = render_command(segment.argv)
         lines.append(f"segment {number}: {shown}")
         if segment.matches:
             for match in segment.matches:
-                rule = try_join(match.matched_prefix) or " ".join(match.matched_prefix)
+                rule = render_command(match.matched_prefix)
                 why = f" ({match.justification})" if match.justification else ""
                 lines.append(f"  rule `{rule}` -> {match.decision.value}{why}")
         else:

@@ -28,7 +28,7 @@ from .dangerous import command_might_be_dangerous, is_forced_rm
 from .decision import Decision, strictest
 from .known_safe import is_known_safe_command
 from .policy import Policy
-from .render import try_join
+from .render import render_command
 from .shell import extract_shell_script, parse_plain_commands, split_for_policy
 from .value import Value
 
@@ -293,11 +293,6 @@ def _heuristic(segment: list[str], call: _Call, complex_parsing: bool) -> tuple[
     return Decision.ALLOW, APPROVAL_POLICY
 
 
-def _render(tokens: Sequence[str]) -> str:
-    joined = try_join(tokens)
-    return " ".join(tokens) if joined is None else joined
-
-
 def _longest(matches: list[RuleMatch]) -> RuleMatch:
     """The match with the longest prefix; on ties the last one (as Codex)."""
     best = matches[0]
@@ -312,14 +307,14 @@ def _rule_matches(segments: list[SegmentVerdict], decision: Decision) -> list[Ru
 
 
 def _forbidden_reason(argv: list[str], segments: list[SegmentVerdict]) -> str:
-    orig = _render(argv)
+    orig = render_command(argv)
     rules = _rule_matches(segments, Decision.FORBIDDEN)
     if rules:
         match = _longest(rules)
         if match.justification is not None:
             return f"`{orig}` rejected: {match.justification}"
         return (f"`{orig}` rejected: policy forbids commands starting with "
-                f"`{_render(match.matched_prefix)}`")
+                f"`{render_command(match.matched_prefix)}`")
     if any(s.heuristic == FORCED_RM for s in segments):
         return f"`{orig}` rejected: {FORCED_RM_REASON}"
     return f"`{orig}` rejected: blocked by policy"
@@ -346,7 +341,7 @@ def _prompt_requirement(policy: Policy, argv: list[str], segments: list[SegmentV
     reason = None
     if rule_prompts:
         match = _longest(rule_prompts)
-        orig = _render(argv)
+        orig = render_command(argv)
         reason = (f"`{orig}` requires approval: {match.justification}"
                   if match.justification is not None else f"`{orig}` requires approval by policy")
     amendment = _requested_amendment(policy, segments, prefix_rule, call.options,

@@ -125,6 +125,14 @@ def try_join(tokens: Iterable[str]) -> str | None:
     return " ".join(_quote_token(t) for t in tokens)
 
 
+def render_command(tokens: Iterable[str]) -> str:
+    """A command as the reference shows it in reasons: ``try_join``, or the
+    tokens joined by spaces when one contains NUL."""
+    tokens = list(tokens)
+    joined = try_join(tokens)
+    return " ".join(tokens) if joined is None else joined
+
+
 def join_example(tokens: Iterable[str]) -> str:
     """An example as the reference renders it in example-check errors."""
     joined = try_join(tokens)

@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .render import join_example, split_example
+from .render import split_example, try_join
 from .shell import extract_shell_script, parse_plain_commands
 
 # Splits a wrapper's script into plain commands (§3.2), or None when the
@@ -332,10 +332,9 @@ def _trim_at_connector(tokens: list[str]) -> list[str]:
 
 def _shlex_join(tokens: list[str]) -> str:
     # The reference's parse_command prints this instead of failing; its
-    # example checks use join_example's own wording.
-    if any("\0" in t for t in tokens):
-        return "<command included NUL byte>"
-    return join_example(tokens)
+    # example checks word NUL differently (join_example).
+    joined = try_join(tokens)
+    return "<command included NUL byte>" if joined is None else joined
 
 
 # --- per-tool summaries (§11 step 4) ----------------------------------------
