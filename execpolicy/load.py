@@ -39,7 +39,7 @@ def load_policy(
                 return cached
             parser = _new_parser()
             for name, data in zip(shown, raw, strict=True):
-                parser.parse(name, _decode(name, data))
+                parser.parse(name, decode_rules_source(name, data))
             policy_cache.store(raw, parser.policy,
                                depends_on_environment=parser.depends_on_environment)
             return parser.policy
@@ -76,7 +76,8 @@ def _read_all(paths: Sequence[str]) -> list[bytes] | None:
     return out
 
 
-def _decode(name: str, data: bytes) -> str:
+def decode_rules_source(name: str, data: bytes) -> str:
+    """A rules file's bytes as strict UTF-8, with the reference's error cause."""
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:

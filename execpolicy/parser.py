@@ -22,6 +22,7 @@ import starlark
 from .decision import Decision
 from .error import PolicyError, PolicyParseError, PolicyReadError
 from .limits import check_source_limits, run_on_large_stack
+from .load import decode_rules_source
 from .policy import Policy, normalize_lexically, resolution_can_match
 from .render import debug_match, debug_rule, join_example, rust_debug_list, split_example
 from .rule import (
@@ -390,7 +391,4 @@ def read_rules_file(path: str) -> str:
             data = handle.read()
     except OSError as error:
         raise PolicyReadError(path, f"{error.strerror} (os error {error.errno})") from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise PolicyReadError(path, "stream did not contain valid UTF-8") from None
+    return decode_rules_source(path, data)
