@@ -26,12 +26,10 @@ from .load import decode_rules_source
 from .policy import Policy, normalize_lexically, resolution_can_match
 from .render import debug_match, debug_rule, join_example, rust_debug_list, split_example
 from .rule import (
-    NetworkProtocol,
     NetworkRule,
     PatternToken,
     PrefixRule,
     RuleMatch,
-    normalize_network_host,
     validate_justification,
 )
 
@@ -312,11 +310,8 @@ class PolicyParser:
         def network_rule(*args: Any, **kwargs: Any) -> None:
             host, protocol, decision, justification = _bind(
                 "network_rule", _NETWORK_RULE_PARAMS, args, kwargs)
-            parsed_protocol = NetworkProtocol.parse(protocol)
-            parsed_decision = Decision.parse_network(decision)
-            validate_justification(justification)
-            staged.network_rules.append(NetworkRule(
-                normalize_network_host(host), parsed_protocol, parsed_decision, justification))
+            staged.network_rules.append(
+                NetworkRule.parse(host, protocol, decision, justification))
 
         return {"prefix_rule": prefix_rule, "host_executable": host_executable,
                 "network_rule": network_rule}

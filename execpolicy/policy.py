@@ -176,18 +176,7 @@ class Policy:
         justification: str | None = None,
     ) -> NetworkRule:
         """Validate and append a network rule, as the `network_rule` builtin does."""
-        from .rule import normalize_network_host, validate_justification
-
-        parsed_protocol = NetworkProtocol.parse(
-            protocol.value if isinstance(protocol, NetworkProtocol) else protocol
-        )
-        parsed_decision = Decision.parse_network(
-            decision.value if isinstance(decision, Decision) else decision
-        )
-        validate_justification(justification)
-        rule = NetworkRule(
-            normalize_network_host(host), parsed_protocol, parsed_decision, justification
-        )
+        rule = NetworkRule.parse(host, protocol, decision, justification)
         self.network_rules.append(rule)
         return rule
 

@@ -181,6 +181,16 @@ class NetworkRule(Value):
         _set(self, "decision", decision)
         _set(self, "justification", justification)
 
+    @classmethod
+    def parse(cls, host: str, protocol: str, decision: str,
+              justification: str | None = None) -> NetworkRule:
+        """Validate a `network_rule(...)` in the reference's order (protocol,
+        decision, justification, host) and normalise its host."""
+        parsed_protocol = NetworkProtocol.parse(protocol)
+        parsed_decision = Decision.parse_network(decision)
+        validate_justification(justification)
+        return cls(normalize_network_host(host), parsed_protocol, parsed_decision, justification)
+
 
 # Rust's `char::is_whitespace` (Unicode White_Space). Python's `str.isspace`
 # differs: it also counts U+001C..U+001F, which Rust does not.
