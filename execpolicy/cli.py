@@ -257,11 +257,10 @@ def check_main(argv: list[str], stdout: TextIO | None = None,
 
 
 def _discovered_files(flags: set[str]) -> list[str]:
-    from .discovery import discover_rule_files
+    from .discovery import discovered_files
 
-    layers = discover_rule_files(include_codex_home="--codex-home" in flags,
-                                 trust_project="--trust-project" in flags)
-    return [str(f) for layer in layers for f in layer.files]
+    return discovered_files(include_codex_home="--codex-home" in flags,
+                            trust_project="--trust-project" in flags)
 
 
 def rules_main(argv: list[str]) -> int:

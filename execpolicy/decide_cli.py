@@ -31,9 +31,9 @@ def _load(options: argparse.Namespace) -> Policy:
 
     files = list(options.rules)
     if options.discover:
-        from .discovery import discover_rule_files
+        from .discovery import discovered_files
 
-        files = [str(f) for layer in discover_rule_files() for f in layer.files] + files
+        files = [*discovered_files(), *files]
     return load_policy(files)
 
 

@@ -261,6 +261,15 @@ def discover_rule_files(
     return layers
 
 
+def discovered_files(cwd: str | os.PathLike[str] | None = None, *,
+                     include_codex_home: bool = False, trust_project: bool = False
+                     ) -> list[str]:
+    """Every file :func:`discover_rule_files` finds, in load order."""
+    layers = discover_rule_files(cwd, include_codex_home=include_codex_home,
+                                 trust_project=trust_project)
+    return [str(f) for layer in layers for f in layer.files]
+
+
 def load_discovered_policy(
     cwd: str | os.PathLike[str] | None = None,
     *,
