@@ -8,7 +8,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from .approval import SandboxKind, escalation_refusal
+from .approval import escalation_refusal
 from .engine import VARIANTS, Assessment, assess
 from .error import PolicyError
 from .policy import Policy
@@ -24,6 +24,15 @@ def _policy_options(parser: argparse.ArgumentParser) -> None:
                         help="load the discovered rules (shipped, user, trusted project)")
     parser.add_argument("--variant", choices=sorted(VARIANTS), default="default",
                         help="engine behaviour: execguard's default, or a Codex variant")
+    parser.add_argument("--cwd", default=None, metavar="DIR",
+                        help="where the command runs (default: the current directory); "
+                             "with workspace-write, it and /tmp are writable")
+
+
+def _cwd(options: argparse.Namespace) -> str:
+    import os
+
+    return os.path.abspath(options.cwd) if options.cwd else os.getcwd()
 
 
 def _load(options: argparse.Namespace) -> Policy:
@@ -66,9 +75,9 @@ def decide_main(argv: list[str]) -> int:
         sys.stderr.write(f"Error: {error}\n")
         return 1
     result = assess(policy, command, approval_policy=options.approval_policy,
-                    sandbox=SandboxKind.of_policy(options.sandbox),
-                    sandbox_permissions=permissions, prefix_rule=options.prefix_rule,
-                    options=VARIANTS[options.variant])
+                    sandbox=options.sandbox, sandbox_permissions=permissions,
+                    prefix_rule=options.prefix_rule, options=VARIANTS[options.variant],
+                    cwd=_cwd(options))
     if options.explain:
         sys.stdout.write(explain(result))
     else:
@@ -103,8 +112,16 @@ def explain(result: Assessment) -> str:
                 rule = render_command(match.matched_prefix)
                 why = f" ({match.justification})" if match.justification else ""
                 lines.append(f"  rule `{rule}` -> {match.decision.value}{why}")
+        elif segment.kind != "command":
+            lines.append(f"  {segment.kind} -> {segment.decision.value}")
         else:
             lines.append(f"  no rule; heuristic {segment.heuristic} -> {segment.decision.value}")
+        if segment.matches and segment.heuristic is not None:
+            lines.append(f"  but {segment.heuristic} -> {segment.decision.value}")
+        if segment.reason:
+            lines.append(f"  why: {segment.reason}")
+        if segment.context:
+            lines.append(f"  found in: {segment.context}")
     return "\n".join(lines) + "\n"
 
 
@@ -134,6 +151,7 @@ def test_main(argv: list[str]) -> int:
         sys.stderr.write(f"Error: cannot read {options.corpus}: {error}\n")
         return 1
     failures = checked = 0
+    cwd = _cwd(options)
     for number, line in enumerate(lines, 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
@@ -144,9 +162,9 @@ def test_main(argv: list[str]) -> int:
             return 1
         command, expect, approval, sandbox, escalate = case
         result = assess(policy, command, approval_policy=approval or options.approval_policy,
-                        sandbox=SandboxKind.of_policy(sandbox or options.sandbox),
+                        sandbox=sandbox or options.sandbox,
                         sandbox_permissions="require_escalated" if escalate else "use_default",
-                        options=VARIANTS[options.variant])
+                        options=VARIANTS[options.variant], cwd=cwd)
         got = (result.decision.value if expect in ("allow", "prompt", "forbidden")
                else result.requirement.kind)
         checked += 1

@@ -61,11 +61,16 @@ class EngineOptions(Value):
       allow every segment (current), not when one segment is allowed (classic).
     * ``latest_banned_prefixes``: the longer list of prefixes never proposed
       as amendments.
+    * ``full_analysis`` (execguard): analyse the whole script
+      (`execpolicy.script`) instead of Codex's split, and hold rules to the
+      argument grammars (`execpolicy.arg_limits`). The switches about
+      splitting (``exact_shell_wrappers``, ``literal_words``,
+      ``heredoc_fallback``) then do not apply.
     """
 
     __slots__ = ("exact_shell_wrappers", "literal_words", "heredoc_fallback", "known_safe",
                  "known_safe_git", "dangerous", "bypass_every_segment",
-                 "latest_banned_prefixes")
+                 "latest_banned_prefixes", "full_analysis")
     exact_shell_wrappers: bool
     literal_words: bool
     heredoc_fallback: bool
@@ -74,12 +79,13 @@ class EngineOptions(Value):
     dangerous: str
     bypass_every_segment: bool
     latest_banned_prefixes: bool
+    full_analysis: bool
 
     def __init__(self, *, exact_shell_wrappers: bool = True, literal_words: bool = True,
                  heredoc_fallback: bool = False, known_safe: str = "untrusted-only",
                  known_safe_git: bool = False, dangerous: str = "latest",
-                 bypass_every_segment: bool = True, latest_banned_prefixes: bool = True
-                 ) -> None:
+                 bypass_every_segment: bool = True, latest_banned_prefixes: bool = True,
+                 full_analysis: bool = True) -> None:
         if known_safe not in ("always", "untrusted-only", "never"):
             raise ValueError(f"known_safe must be always, untrusted-only or never: {known_safe}")
         if dangerous not in ("classic", "legacy", "latest"):
@@ -90,7 +96,8 @@ class EngineOptions(Value):
                             ("known_safe", known_safe), ("known_safe_git", known_safe_git),
                             ("dangerous", dangerous),
                             ("bypass_every_segment", bypass_every_segment),
-                            ("latest_banned_prefixes", latest_banned_prefixes)):
+                            ("latest_banned_prefixes", latest_banned_prefixes),
+                            ("full_analysis", full_analysis)):
             _set(self, name, value)
 
 
@@ -98,11 +105,13 @@ class EngineOptions(Value):
 # on for `untrusted` (as in current Codex), without git.
 CLASSIC = EngineOptions(exact_shell_wrappers=False, literal_words=False, heredoc_fallback=True,
                         known_safe="always", known_safe_git=True, dangerous="classic",
-                        bypass_every_segment=False, latest_banned_prefixes=False)
+                        bypass_every_segment=False, latest_banned_prefixes=False,
+                        full_analysis=False)
 CURRENT = EngineOptions(exact_shell_wrappers=False, literal_words=False, heredoc_fallback=True,
                         known_safe="untrusted-only", known_safe_git=True, dangerous="classic",
-                        bypass_every_segment=True, latest_banned_prefixes=False)
-LATEST = EngineOptions(known_safe="never", heredoc_fallback=False)
+                        bypass_every_segment=True, latest_banned_prefixes=False,
+                        full_analysis=False)
+LATEST = EngineOptions(known_safe="never", heredoc_fallback=False, full_analysis=False)
 DEFAULT = EngineOptions()
 VARIANTS = {"classic": CLASSIC, "current": CURRENT, "latest": LATEST, "default": DEFAULT}
 
@@ -145,25 +154,51 @@ def banned_prefix(tokens: Sequence[str], *, latest: bool = True) -> bool:
 
 class SegmentVerdict(Value):
     """How one segment was judged: by rules (``matches``) or, when none
-    matched, by a heuristic (``heuristic`` names it)."""
+    matched, by a heuristic (``heuristic`` names it). A rule match with a
+    heuristic means the heuristic overrode the rule (``argument-limit``,
+    ``dynamic``).
 
-    __slots__ = ("argv", "decision", "matches", "heuristic")
+    In full analysis a segment is a command (``kind="command"``; ``literal``
+    when every word is known, else ``argv`` shows dynamic words as written)
+    or an effect (``"write"``, ``"environment"``, ``"opaque"``); ``reason``
+    says why, ``context`` where in the script it was found.
+    """
+
+    __slots__ = ("argv", "decision", "matches", "heuristic", "kind", "reason", "context",
+                 "literal")
     argv: list[str]
     decision: Decision
     matches: list[RuleMatch]
     heuristic: str | None
+    kind: str
+    reason: str | None
+    context: str
+    literal: bool
 
     def __init__(self, argv: list[str], decision: Decision, matches: list[RuleMatch],
-                 heuristic: str | None) -> None:
+                 heuristic: str | None, *, kind: str = "command", reason: str | None = None,
+                 context: str = "", literal: bool = True) -> None:
         _set(self, "argv", argv)
         _set(self, "decision", decision)
         _set(self, "matches", matches)
         _set(self, "heuristic", heuristic)
+        _set(self, "kind", kind)
+        _set(self, "reason", reason)
+        _set(self, "context", context)
+        _set(self, "literal", literal)
+
+    @property
+    def rule_decided(self) -> bool:
+        """Whether rules alone decided this segment."""
+        return bool(self.matches) and self.heuristic is None
 
     def to_json(self) -> dict[str, object]:
-        return {"argv": self.argv, "decision": self.decision.value,
-                "matchedRules": [m.to_json() for m in self.matches],
-                "heuristic": self.heuristic}
+        body: dict[str, object] = {"argv": self.argv, "decision": self.decision.value,
+                                   "matchedRules": [m.to_json() for m in self.matches],
+                                   "heuristic": self.heuristic}
+        if self.kind != "command" or self.reason is not None or self.context:
+            body.update(kind=self.kind, reason=self.reason, context=self.context)
+        return body
 
 
 class Assessment(Value):
@@ -215,23 +250,40 @@ def assess(
     prefix_rule: Sequence[str] | None = None,
     granular: GranularApproval | None = None,
     options: EngineOptions = DEFAULT,
+    cwd: str | None = None,
+    writable_roots: Sequence[str] | None = None,
 ) -> Assessment:
     """Decide what must happen before ``command`` runs.
 
     ``prefix_rule`` is the model's suggested allow rule (only offered when it
     would allow every segment); ``granular`` configures the ``granular``
     approval policy (default: every category may prompt).
+
+    Full analysis (the default) also needs to know where the command runs
+    (``cwd``; without it relative writes count as unknown) and where the
+    sandbox lets it write (``writable_roots``; by default from ``sandbox``:
+    ``workspace-write`` → ``cwd`` and ``/tmp``, ``read-only`` → nowhere,
+    no sandbox → everywhere).
     """
     argv = list(command)
     if not argv:
         raise ValueError("cannot assess an empty command")
     call = _Call(ApprovalPolicy(approval_policy), _sandbox_kind(sandbox),
                  SandboxPermissions(sandbox_permissions), options)
-    split = split_for_policy(argv, exact_wrappers=options.exact_shell_wrappers,
-                             literal_words=options.literal_words,
-                             heredoc_fallback=options.heredoc_fallback)
-    complex_parsing = split.used_complex_parsing
-    segments = [_judge(policy, segment, call, complex_parsing) for segment in split.segments]
+    if options.full_analysis:
+        from .script import analyse_command
+        from .verdicts import judge_analysis
+
+        complex_parsing = False
+        roots = _writable_roots(sandbox, cwd) if writable_roots is None else list(writable_roots)
+        segments = judge_analysis(policy, analyse_command(argv, cwd=cwd), call, roots)
+    else:
+        split = split_for_policy(argv, exact_wrappers=options.exact_shell_wrappers,
+                                 literal_words=options.literal_words,
+                                 heredoc_fallback=options.heredoc_fallback)
+        complex_parsing = split.used_complex_parsing
+        segments = [_judge(policy, segment, call, complex_parsing)
+                    for segment in split.segments]
     decision = strictest([s.decision for s in segments]) or Decision.PROMPT
     if decision is Decision.FORBIDDEN:
         requirement: Requirement = Forbidden(_forbidden_reason(argv, segments))
@@ -241,6 +293,15 @@ def assess(
     else:
         requirement = _allow_requirement(segments, options, complex_parsing)
     return Assessment(requirement, decision, segments, complex_parsing)
+
+
+def _writable_roots(sandbox: SandboxKind | str, cwd: str | None) -> list[str]:
+    if sandbox in ("read-only", "readOnly"):
+        return []
+    kind = _sandbox_kind(sandbox)
+    if kind is not SandboxKind.RESTRICTED:
+        return ["/"]
+    return [cwd, "/tmp"] if cwd else ["/tmp"]
 
 
 def _sandbox_kind(sandbox: SandboxKind | str) -> SandboxKind:
@@ -344,12 +405,26 @@ def _prompt_requirement(policy: Policy, argv: list[str], segments: list[SegmentV
         orig = render_command(argv)
         reason = (f"`{orig}` requires approval: {match.justification}"
                   if match.justification is not None else f"`{orig}` requires approval by policy")
+    elif call.options.full_analysis:
+        why = next((s for s in segments if s.decision is Decision.PROMPT and s.reason), None)
+        if why is not None and why.kind == "command":
+            reason = f"`{render_command(why.argv)}` requires approval: {why.reason}"
+        elif why is not None:
+            reason = why.reason
     amendment = _requested_amendment(policy, segments, prefix_rule, call.options,
                                      complex_parsing)
     if amendment is None and not rule_prompts and not complex_parsing:
-        amendment = next((s.argv for s in segments
-                          if s.heuristic is not None and s.decision is Decision.PROMPT), None)
+        prompting = [s for s in segments if s.decision is not Decision.ALLOW]
+        # Propose a rule only when allowing a command would settle the prompt.
+        if not call.options.full_analysis or all(_amendable(s) for s in prompting):
+            amendment = next((s.argv for s in prompting if s.heuristic is not None), None)
     return NeedsApproval(reason, amendment)
+
+
+def _amendable(segment: SegmentVerdict) -> bool:
+    """Whether an allow rule for this segment's words would allow it."""
+    return (segment.kind == "command" and segment.literal and not segment.matches
+            and segment.heuristic in (APPROVAL_POLICY, KNOWN_SAFE, DANGEROUS, FORCED_RM))
 
 
 def _requested_amendment(policy: Policy, segments: list[SegmentVerdict],
@@ -365,6 +440,9 @@ def _requested_amendment(policy: Policy, segments: list[SegmentVerdict],
         return None
     if any(s.matches for s in segments):
         return None
+    if options.full_analysis and not all(_amendable(s) for s in segments
+                                         if s.decision is not Decision.ALLOW):
+        return None
     candidate = Policy(host_executables=policy.host_executables)
     candidate.add_prefix_rule(tokens, Decision.ALLOW)
     for segment in segments:
@@ -378,10 +456,11 @@ def _requested_amendment(policy: Policy, segments: list[SegmentVerdict],
 def _allow_requirement(segments: list[SegmentVerdict], options: EngineOptions,
                        complex_parsing: bool) -> Skip:
     if options.bypass_every_segment:
-        bypass = all(s.matches for s in segments)
+        bypass = all(s.rule_decided for s in segments)
     else:
-        bypass = any(s.matches for s in segments)
+        bypass = any(s.rule_decided for s in segments)
     amendment = None
     if not complex_parsing and not any(s.matches for s in segments):
-        amendment = next((s.argv for s in segments if s.heuristic is not None), None)
+        amendment = next((s.argv for s in segments if s.heuristic is not None
+                          and (not options.full_analysis or _amendable(s))), None)
     return Skip(bypass, amendment)

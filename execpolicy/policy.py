@@ -275,6 +275,11 @@ class Policy:
             )
         )
 
+    def rules_for(self, program: str) -> list[PrefixRule]:
+        """The rules that can match a command whose first word is ``program``
+        (its spelling, or canonical equivalents for canonical rules)."""
+        return self._candidates(program)
+
     def _candidates(self, program: str) -> list[PrefixRule]:
         exact = self._group(program) or []
         if not self._canonical_programs:

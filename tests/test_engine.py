@@ -193,7 +193,8 @@ def test_bypass_needs_an_allow_rule_on_every_segment() -> None:
 
 def test_an_unsplittable_script_is_one_segment_the_rules_do_not_match() -> None:
     policy = rules('prefix_rule(["ls"])')
-    result = assess(policy, bash("ls > out.txt"), approval_policy="untrusted", sandbox=RS)
+    result = assess(policy, bash("ls > out.txt"), approval_policy="untrusted", sandbox=RS,
+                    options=LATEST)
     assert result.requirement == NeedsApproval(None, ["bash", "-lc", "ls > out.txt"])
 
 
@@ -216,9 +217,16 @@ def test_banned_prefixes_are_never_proposed() -> None:
     assert banned_prefix(["bash", "-lc"]) and banned_prefix(["/bin/zsh", "-lc"])
     for banned in (["python3", "-c"], ["git"], ["sudo"], ["node", "-e"]):
         assert banned_prefix(banned)
-        result = assess(EMPTY, [*banned, "x"], approval_policy="untrusted", sandbox=RS,
-                        prefix_rule=banned)
-        assert result.requirement == NeedsApproval(None, [*banned, "x"])
+        for options in (LATEST, DEFAULT):
+            result = assess(EMPTY, [*banned, "x"], approval_policy="untrusted", sandbox=RS,
+                            prefix_rule=banned, options=options)
+            # Full analysis proposes nothing for `sudo x`: a rule for it would
+            # not allow the `x` that sudo runs.
+            if options is DEFAULT and banned == ["sudo"]:
+                assert result.requirement == NeedsApproval(
+                    "`sudo x` requires approval: sudo runs a command as another user", None)
+            else:
+                assert result.requirement == NeedsApproval(None, [*banned, "x"])
     assert not banned_prefix(["python", "-c", "print('hi')"])
     assert banned_prefix(["rm"]) and not banned_prefix(["rm"], latest=False)
 
