@@ -94,10 +94,24 @@ def main(argv: list[str]) -> int:
     # rules (split with tree-sitter, rules per segment, heuristics, reasons).
     from execguard.execpolicy.engine import assess
 
+    from execguard.execpolicy.engine import CURRENT
+
     script = ["bash", "-lc", "git status && cargo test --all | tail -5"]
     results.append(_latencies(
         "assess_script", lambda: assess(policy, script, approval_policy="untrusted",
-                                        sandbox="workspace-write"),
+                                        sandbox="workspace-write", cwd="/workspace"),
+        2000 if quick else 10_000))
+    results.append(_latencies(
+        "assess_script_codex_split", lambda: assess(
+            policy, script, approval_policy="untrusted", sandbox="workspace-write",
+            options=CURRENT), 2000 if quick else 10_000))
+    # What agents write: a `cd`, a variable, redirections, a three-stage
+    # pipeline (tree-sitter-bash alone takes ~100 µs on a redirect followed by
+    # two pipes).
+    agent = ["bash", "-lc", "cd web && CI=1 npm test 2>&1 | tee /tmp/log.txt | tail -20"]
+    results.append(_latencies(
+        "assess_agent_script", lambda: assess(policy, agent, approval_policy="untrusted",
+                                              sandbox="workspace-write", cwd="/workspace"),
         2000 if quick else 10_000))
     # Loading 10,000 rules in-process: evaluation vs a cache hit (the cache
     # is filled by the first cached call, outside the timing). A cache hit

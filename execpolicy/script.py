@@ -85,6 +85,8 @@ HARMLESS_TARGETS = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/t
 # zsh's `[` too): `x='a[$(id)]'; [[ $x -eq 1 ]]` runs `id`.
 _ARITHMETIC_TESTS = frozenset({"-eq", "-ne", "-lt", "-le", "-gt", "-ge"})
 _GLOB = frozenset("*?[")
+# A bare word without these is its own value.
+_PLAIN_WORD = frozenset("\\*?[]{}~@!+()$`'\"")
 _SHELLS = frozenset({"sh", "bash", "zsh", "dash"})
 # Statement-level tokens that carry no meaning of their own.
 _PUNCTUATION = frozenset({
@@ -939,6 +941,15 @@ class _Walker:
     def word(self, node: Node, context: str) -> Word:
         """The value of a word node; nested commands are found on the way."""
         self._count()
+        kind = node.type
+        if kind == "word" or kind == "number":
+            # Most words: nothing to expand or unescape.
+            text = self.src[node.start_byte : node.end_byte].decode()
+            if _PLAIN_WORD.isdisjoint(text) and (self.shell != "zsh" or text[:1] != "="):
+                return Word(text)
+        elif kind == "raw_string":
+            return Word(self.src[node.start_byte + 1 : node.end_byte - 1].decode(),
+                        source=self.text(node))
         parts: list[tuple[str, bool] | Word] = []
         self._parts(node, context, parts, quoted=False)
         return self._compose(parts, self.text(node))

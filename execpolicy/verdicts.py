@@ -255,7 +255,22 @@ def _judge_effect(effect: Effect, call: _Call, roots: list[str]) -> SegmentVerdi
                           reason=reason, context=effect.context, literal=False)
 
 
+_REAL_ROOTS: dict[tuple[str, ...], list[str]] = {}
+
+
 def _real_roots(roots: list[str]) -> list[str]:
+    """The roots as given and with their symlinks resolved (cached: the
+    roots of a session do not move)."""
+    key = tuple(roots)
+    cached = _REAL_ROOTS.get(key)
+    if cached is None:
+        if len(_REAL_ROOTS) > 64:
+            _REAL_ROOTS.clear()
+        cached = _REAL_ROOTS[key] = _resolve_roots(roots)
+    return cached
+
+
+def _resolve_roots(roots: list[str]) -> list[str]:
     real = []
     for root in roots:
         if root == "/":
