@@ -92,9 +92,7 @@ def main(argv: list[str]) -> int:
     ]
     # The decision engine: a three-segment `bash -lc` script against 1,000
     # rules (split with tree-sitter, rules per segment, heuristics, reasons).
-    from execguard.execpolicy.engine import assess
-
-    from execguard.execpolicy.engine import CURRENT
+    from execguard.execpolicy.engine import CURRENT, assess
 
     script = ["bash", "-lc", "git status && cargo test --all | tail -5"]
     results.append(_latencies(

@@ -49,7 +49,9 @@ if TYPE_CHECKING:
     from .policy import Policy, Resolution
     from .results import Evaluation, MatchedRule, PrefixRuleMatch
     from .rule import NetworkProtocol, NetworkRule, PrefixRule, RuleMatch
+    from .script import Analysis, Effect, FoundCommand, analyse_command
     from .summary import CommandAction, summarize_command
+    from .words import Word
 
 # public name -> the module that defines it
 _EXPORTS = {
@@ -67,6 +69,11 @@ _EXPORTS = {
     "SegmentVerdict": "engine",
     "assess": "engine",
     "summarize_command": "summary",
+    "Analysis": "script",
+    "Effect": "script",
+    "FoundCommand": "script",
+    "analyse_command": "script",
+    "Word": "words",
     "CommandAction": "summary",
     "AmendError": "amend",
     "append_network_rule": "amend",
@@ -100,13 +107,16 @@ _EXPORTS = {
 
 __all__ = [
     "AmendError",
+    "Analysis",
     "ApprovalPolicy",
     "Assessment",
     "CommandAction",
     "Decision",
+    "Effect",
     "EngineOptions",
     "Evaluation",
     "Forbidden",
+    "FoundCommand",
     "GranularApproval",
     "Location",
     "MatchedRule",
@@ -129,6 +139,8 @@ __all__ = [
     "SandboxPermissions",
     "SegmentVerdict",
     "Skip",
+    "Word",
+    "analyse_command",
     "append_network_rule",
     "append_prefix_rule",
     "assess",

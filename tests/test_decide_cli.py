@@ -67,3 +67,22 @@ def test_corpus_check_reports_mismatches_and_exit_code(tmp_path: Path) -> None:
     done = run("test", str(corpus), cwd=tmp_path)
     assert done.returncode == 1
     assert "corpus.jsonl:1: invalid case" in done.stderr
+
+
+def test_decide_explains_full_analysis_with_reasons_and_places(tmp_path: Path) -> None:
+    (tmp_path / "a.rules").write_text('prefix_rule(["sed"])\nprefix_rule(["cat"])\n')
+    done = run("decide", "--explain", "-r", "a.rules", "-a", "untrusted", "--cwd", "/work",
+               "--", "bash", "-lc", "cat $(sed -i s/a/b/ /etc/hosts) > out.txt", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == ("needs approval: `sed -i s/a/b/ /etc/hosts` requires approval: "
+                        "sed: `-i` rewrites `/etc/hosts`")
+    assert "  but argument-limit -> prompt" in lines
+    assert "  found in: $(...)" in lines
+    # out.txt is inside the working directory, which workspace-write may write.
+    assert not any("out.txt" in line for line in lines)
+    done = run("decide", "-r", "a.rules", "-a", "untrusted", "-s", "read-only", "--cwd", "/work",
+               "--", "bash", "-lc", "cat f > out.txt", cwd=tmp_path)
+    result = json.loads(done.stdout)
+    assert result["segments"][-1]["kind"] == "write"
+    assert "outside the writable roots" in result["requirement"]["reason"]
