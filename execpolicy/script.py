@@ -30,7 +30,7 @@ from __future__ import annotations
 import posixpath
 
 from .environment import sensitive_variable
-from .shell import EXACT_SHELL_PATHS, _bash, _source, extract_shell_script
+from .shell import _bash, _source, extract_shell_script
 from .value import Value
 from .words import Word
 from .wrappers import unwrap
@@ -87,7 +87,6 @@ _ARITHMETIC_TESTS = frozenset({"-eq", "-ne", "-lt", "-le", "-gt", "-ge"})
 _GLOB = frozenset("*?[")
 # A bare word without these is its own value.
 _PLAIN_WORD = frozenset("\\*?[]{}~@!+()$`'\"")
-_SHELLS = frozenset({"sh", "bash", "zsh", "dash"})
 # Statement-level tokens that carry no meaning of their own.
 _PUNCTUATION = frozenset({
     ";", ";;", "&", "&&", "||", "|", "|&", "\n", "(", ")", "{", "}", "do", "done", "then",
@@ -1180,10 +1179,6 @@ def _union(a: tuple[str | None, ...], b: tuple[str | None, ...]) -> tuple[str | 
     if a == b:
         return a
     return tuple(dict.fromkeys((*a, *b)))
-
-
-def is_shell_name(program: str) -> bool:
-    return program in EXACT_SHELL_PATHS or posixpath.basename(program) in _SHELLS
 
 
 _STATEMENTS = {

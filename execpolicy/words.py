@@ -35,10 +35,6 @@ class Word(Value):
         _set(self, "source", source if source is not None else (text or ""))
 
     @classmethod
-    def literal(cls, text: str) -> Word:
-        return cls(text)
-
-    @classmethod
     def dynamic(cls, source: str, *, prefix: str = "", single: bool = False) -> Word:
         return cls(None, prefix=prefix, single=single, source=source)
 
@@ -63,10 +59,6 @@ class Word(Value):
         if self.text is not None:
             return f"Word({self.text!r})"
         return f"Word.dynamic({self.source!r}, prefix={self.prefix!r}, single={self.single})"
-
-
-def literal_words(texts: list[str]) -> list[Word]:
-    return [Word(text) for text in texts]
 
 
 def literal_argv(words: list[Word]) -> list[str] | None:
