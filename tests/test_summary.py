@@ -703,9 +703,9 @@ COMMAND_ACTION_SCHEMA: dict[str, Any] = {"oneOf": [
                     "type": {"enum": ["unknown"], "title": "UnknownCommandActionType",
                              "type": "string"}}},
 ]}
-# shared/ sits beside the checkout (CI's fresh clone included).
-SHARED_SCHEMA = (Path(__file__).resolve().parents[2] / "shared" / "reference"
-                 / "app-server-schema" / "CommandExecutionRequestApprovalParams.json")
+# The reference schemas, committed as data (reference/README.md).
+SHARED_SCHEMA = (Path(__file__).resolve().parents[1] / "reference" / "app-server-schema"
+                 / "CommandExecutionRequestApprovalParams.json")
 
 
 def _resolve(node: Any, definitions: dict[str, Any]) -> Any:
