@@ -30,7 +30,7 @@ from __future__ import annotations
 import posixpath
 
 from .environment import sensitive_variable
-from .shell import _bash, _source, extract_shell_script
+from .shell import _source, extract_shell_script, parse_tree
 from .value import Value
 from .words import Word
 from .wrappers import unwrap
@@ -272,7 +272,7 @@ class _Walker:
         if b"\r" in src or b"\v" in src or b"\f" in src:
             self.opaque("the script contains carriage returns or form feeds", context)
             return
-        root = _bash().parser.parse(src).root_node
+        root = parse_tree(src).root_node
         if root.has_error:
             self.opaque("the script does not parse", context)
             return

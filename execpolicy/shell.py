@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     import re
     from collections.abc import Iterator, Sequence
 
-    from tree_sitter import Node, Parser
+    from tree_sitter import Node, Parser, Tree
 
 _set = object.__setattr__
 
@@ -310,11 +310,26 @@ def _parse(script: str, plain: bool, heredoc: bool) -> tuple[bytes, Node] | None
     if len(script) > SCREEN_ABOVE_CHARS and not (
             (plain and _may_be_plain(script)) or (heredoc and _may_be_heredoc(script))):
         return None
-    # Not the callback form of `parse` (the only one with a cancellation
-    # hook): py-tree-sitter 0.26 leaks every object the callback returns.
-    root = _bash().parser.parse(src).root_node
+    root = parse_tree(src).root_node
     # has_error also covers MISSING nodes (`ls &&`).
     return None if root.has_error else (src, root)
+
+
+# Every non-ASCII byte becomes `x` before parsing (same length, so node
+# offsets still index the real script). tree-sitter-bash's scanner calls
+# `isalpha` on code points beyond 255, which reads past the C library's
+# table: undefined behaviour, and a segfault for some characters
+# (tree-sitter-bash#337). It also asks `iswspace`, which splits words at
+# U+3000 and friends in some locales, while bash splits only at ASCII blanks;
+# bash reads every non-ASCII byte as part of a word, as it reads `x`.
+_ASCII_ONLY = bytes(range(128)) + b"x" * 128
+
+
+def parse_tree(src: bytes) -> Tree:
+    """Parse a script with tree-sitter-bash (see `_ASCII_ONLY`). Not the
+    callback form of `parse` (the only one with a cancellation hook):
+    py-tree-sitter 0.26 leaks every object the callback returns."""
+    return _bash().parser.parse(src if src.isascii() else src.translate(_ASCII_ONLY))
 
 
 def _preorder(root: Node) -> Iterator[Node]:
