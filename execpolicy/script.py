@@ -1043,6 +1043,12 @@ class _Walker:
             value = self._expansion(node, context, quoted)
             parts.append((value.text, True) if value.text is not None else value)
         elif kind == "command_substitution":
+            text = self.text(node)
+            if text.startswith("`") and ("`" in text[1:-1] or "\\" in text):
+                # Backticks do not nest, and bash unescapes `\$`, `\\` and
+                # `` \` `` inside them before parsing; tree-sitter does neither.
+                self.opaque("a backtick substitution with backticks or backslashes inside",
+                            context)
             self._substitution(node, context, "$(...)")
             parts.append(Word.dynamic(self.text(node), single=quoted))
         elif kind == "process_substitution":

@@ -436,3 +436,11 @@ def test_non_ascii_input_cannot_crash_the_parser() -> None:
     assert ours.returncode == 0 and ours.stdout.strip() == "survived", ours.stderr[-2000:]
     assert analyse("echo é $'x' \U0009c7bf").commands[0].argv == [
         "echo", "é", "$'x'", "\U0009c7bf"]
+
+
+def test_backticks_that_bash_reads_differently_are_opaque() -> None:
+    # Found by the real-bash property: bash ended the first substitution at
+    # the second backtick and ran `a 'a d' q`, which tree-sitter never showed.
+    assert opaque('a "`a "`a "d q"`"`"')
+    assert opaque("a `b \\`c\\``")
+    assert not opaque("a `b c` \"`d`\"")
