@@ -1,0 +1,84 @@
+"""The contract between the process runtime (`runtimes.process`) and its
+callers (the `command/exec` server, the shell-tool flow, agent code).
+
+Everything a caller needs to start a command and follow it; the runtime
+fills it in. Kept in one small module so the server and the runtime can be
+built and tested separately.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+DEFAULT_OUTPUT_CAP = 1024 * 1024
+DEFAULT_TIMEOUT_MS = 10_000
+# After the child exits, its output pipes get this long to reach EOF (a
+# background job may hold them open).
+IO_DRAIN_TIMEOUT_MS = 2_000
+TIMEOUT_EXIT_CODE = 124
+TERMINATED_EXIT_CODE_PIPE = 137
+TERMINATED_EXIT_CODE_TTY = 1
+
+
+@dataclass(frozen=True)
+class ExecSpec:
+    """One command to run.
+
+    ``env`` is the complete environment of the child (the caller merges
+    overrides). ``output_cap``: per-stream byte cap, ``None`` = no cap.
+    ``timeout_ms``: ``None`` = no timeout; ``0`` times out at once.
+    ``size`` is ``(rows, cols)`` for a PTY (default 24×80).
+    """
+
+    argv: list[str]
+    cwd: str
+    env: dict[str, str]
+    tty: bool = False
+    stream_stdin: bool = False
+    stream_output: bool = False
+    output_cap: int | None = DEFAULT_OUTPUT_CAP
+    timeout_ms: int | None = DEFAULT_TIMEOUT_MS
+    size: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    """How a command ended. ``stdout``/``stderr`` hold the buffered bytes
+    (empty when the output was streamed); in a PTY everything is stdout."""
+
+    exit_code: int
+    stdout: bytes
+    stderr: bytes
+    timed_out: bool = False
+    terminated: bool = False
+
+
+# Called for each output chunk when ``stream_output`` is set, in order per
+# stream: (stream "stdout"|"stderr", bytes, cap_reached). Awaited before the
+# next chunk of that stream is read: a slow consumer slows the reader, and
+# the result is returned only after every call has completed.
+OutputSink = Callable[[str, bytes, bool], Awaitable[None]]
+
+
+class SpawnError(Exception):
+    """The command could not be started; the message is the reference's
+    text (``failed to spawn command: No such file or directory (os error 2)``)."""
+
+
+class ControlError(Exception):
+    """A write, resize or terminate that cannot be done; the message is the
+    reference's text (``stdin streaming is not enabled for this
+    command/exec``, ``stdin is already closed``, ``failed to resize PTY:
+    process is not attached to a PTY``, ...)."""
+
+
+@dataclass
+class SandboxRequest:
+    """What the sandbox layer needs to wrap a command (issue 5 supplies
+    the backends): the policy as the client sent it (Codex JSON shape) or
+    ``None`` for the server's default, the command's cwd, and its env."""
+
+    policy: dict[str, object] | None
+    cwd: str
+    env: dict[str, str] = field(default_factory=dict)
