@@ -571,7 +571,9 @@ class _Walker:
 
     def _unset(self, node: Node, context: str) -> None:
         for child in node.named_children:
-            self.word(child, context)
+            name = self.word(child, context).text or ""
+            self.values.pop(name, None)
+            self.numeric.discard(name)
 
     def _function(self, node: Node, context: str) -> None:
         name = None
