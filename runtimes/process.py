@@ -1,0 +1,843 @@
+"""Start one command (pipes or a PTY) and follow it to the end: output
+streaming and caps, stdin, window size, timeout, kill, and cleanup.
+
+This is the reference's process layer (Codex ``utils/pty`` and the
+``command/exec`` run loop), kept free of JSON-RPC: the server turns
+requests into an :class:`~.api.ExecSpec` and results into responses.
+
+How the pieces fit, and why:
+
+* The child is started with :class:`subprocess.Popen` (fork and exec in C,
+  errors from ``chdir``/``exec`` come back as ``OSError``), with our own
+  ``os.pipe()`` ends so no file objects wrap them. A ``preexec_fn`` does what
+  the reference's ``pre_exec`` does: default signal dispositions and an empty
+  signal mask, a new session (``setsid``; ``setpgid(0, 0)`` if that fails),
+  ``PR_SET_PDEATHSIG=SIGTERM`` with a parent-pid recheck (pipe mode), or the
+  PTY as controlling terminal (tty mode). ``close_fds`` leaves the child
+  only fds 0, 1 and 2.
+* Exit is noticed through a pidfd in the event loop, *without reaping*: the
+  zombie keeps the pid and so the process-group id reserved, so the final
+  ``killpg`` (which kills background jobs left in the group) can never hit
+  an unrelated group that reused the number. The child is reaped only after
+  that kill. (Kernels without ``pidfd_open`` get a watcher thread that
+  blocks in ``waitid(WNOWAIT)``.)
+* One reader task per stream reads non-blocking fds (up to 64 KiB per read)
+  and awaits the sink before reading again, so a slow consumer stops the
+  reading and the child blocks on a full pipe: memory stays bounded. After a
+  stream's cap is reached the task keeps reading and discarding, so the
+  child is neither blocked nor ``SIGPIPE``'d.
+* stdin writes go through a bounded queue to a writer task, as in the
+  reference (128 chunks), so one slow reader cannot make the caller hold
+  unbounded data, and writes stay in order.
+* Every way out (normal end, timeout, terminate, an exception from the sink,
+  cancellation of :meth:`RunningProcess.wait`) kills the process group,
+  closes every fd and reaps the child.
+
+The PDEATHSIG is tied to the *thread* that forks: spawn from a thread that
+lives as long as the commands (the event loop's).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import errno
+import fcntl
+import os
+import pwd
+import signal
+import struct
+import subprocess
+import termios
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from .api import (
+    DEFAULT_OUTPUT_CAP,
+    DEFAULT_TIMEOUT_MS,
+    IO_DRAIN_TIMEOUT_MS,
+    TIMEOUT_EXIT_CODE,
+    ControlError,
+    ExecResult,
+    ExecSpec,
+    OutputSink,
+    SpawnError,
+)
+
+__all__ = ["OutputCap", "RunningProcess", "run", "spawn"]
+
+# The largest single read, and the most a PTY reader gathers into one chunk.
+READ_SIZE = 64 * 1024
+# Queued stdin chunks before `write` waits (the reference's channel size).
+WRITE_QUEUE_CHUNKS = 128
+DEFAULT_TTY_SIZE = (24, 80)
+
+_SPAWN_FAILED = "failed to spawn command: "
+_STDIN_NOT_ENABLED = "stdin streaming is not enabled for this command/exec"
+_STDIN_CLOSED = "stdin is already closed"
+_NOT_A_PTY = "failed to resize PTY: process is not attached to a PTY"
+
+_PR_SET_PDEATHSIG = 1
+
+
+# -- the output cap ----------------------------------------------------------------
+
+
+class OutputCap:
+    """Counts one stream's bytes against its cap (``None``: no cap).
+
+    :meth:`accept` returns the part of a chunk to keep and whether this is
+    the chunk that reached the cap. The caller forwards a result when it has
+    bytes *or* reports the cap, so a cap of 0 yields one empty chunk with
+    ``cap_reached`` for a stream that produced output, and nothing after.
+    """
+
+    __slots__ = ("limit", "total", "reached")
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.total = 0
+        self.reached = False
+
+    def accept(self, chunk: bytes) -> tuple[bytes, bool]:
+        if self.reached or not chunk:
+            return b"", False
+        if self.limit is None:
+            self.total += len(chunk)
+            return chunk, False
+        room = self.limit - self.total
+        if len(chunk) < room:
+            self.total += len(chunk)
+            return chunk, False
+        self.total = self.limit
+        self.reached = True
+        return chunk[:room], True
+
+
+# -- errors in the reference's words -------------------------------------------------
+
+
+def _rust_io_error(err: OSError) -> str:
+    """Rust's ``io::Error`` display: ``<strerror> (os error N)``."""
+    if err.errno:
+        return f"{os.strerror(err.errno)} (os error {err.errno})"
+    return str(err.strerror or err)
+
+
+def _nix_errno(code: int) -> str:
+    """``nix::Errno``'s display (``ENOENT: No such file or directory``)."""
+    return f"{errno.errorcode.get(code, 'UnknownErrno')}: {os.strerror(code)}"
+
+
+def _rust_debug_str(text: str) -> str:
+    """A string as Rust's ``{:?}`` prints it (quoted, escaped)."""
+    out = ['"']
+    for ch in text:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch == "\0":
+            out.append("\\0")
+        elif not ch.isprintable():
+            out.append(f"\\u{{{ord(ch):x}}}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+# -- what runs in the child between fork and exec ------------------------------------
+
+
+def _load_libc() -> tuple[Callable[..., int] | None, Callable[..., object] | None]:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        prctl = libc.prctl
+        set_signal = libc.signal
+    except (OSError, AttributeError):  # pragma: no cover - not glibc/musl Linux
+        return None, None
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    set_signal.argtypes = [ctypes.c_int, ctypes.c_void_p]
+    set_signal.restype = ctypes.c_void_p
+    return prctl, set_signal
+
+
+# Resolved once in the parent: the child only calls them.
+_prctl, _libc_signal = _load_libc()
+_RESETTABLE_SIGNALS = tuple(
+    signo for signo in range(1, signal.NSIG) if signo not in (signal.SIGKILL, signal.SIGSTOP)
+)
+
+
+def _reset_signals() -> None:
+    """Default dispositions and an empty mask. ``exec`` resets caught
+    signals but keeps ignored ones (Python ignores ``SIGPIPE``; a server
+    started under ``nohup`` ignores ``SIGHUP``) and the mask."""
+    if _libc_signal is not None:
+        for signo in _RESETTABLE_SIGNALS:
+            _libc_signal(signo, None)  # SIG_DFL; glibc refuses its own RT signals
+    else:  # pragma: no cover
+        for signo in _RESETTABLE_SIGNALS:
+            with contextlib.suppress(OSError, ValueError):
+                if signal.getsignal(signo) == signal.SIG_IGN:
+                    signal.signal(signo, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())
+
+
+def _pipe_preexec(parent_pid: int) -> Callable[[], None]:
+    def preexec() -> None:
+        _reset_signals()
+        try:
+            os.setsid()
+        except PermissionError:
+            os.setpgid(0, 0)
+        if _prctl is not None:
+            _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+            # The parent may have died before the prctl: then no signal comes.
+            if os.getppid() != parent_pid:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    return preexec
+
+
+def _tty_preexec() -> None:
+    _reset_signals()
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+# -- spawning ------------------------------------------------------------------------
+
+
+@dataclass
+class _Launch:
+    popen: subprocess.Popen[bytes]
+    stdin_fd: int | None  # where writes go (the PTY master in tty mode)
+    outputs: list[tuple[str, int]]  # (stream name, fd to read)
+    master_fd: int | None
+    fds: list[int]  # every fd the parent keeps
+
+
+def _popen(
+    argv: Sequence[str],
+    executable: str | None,
+    *,
+    cwd: str,
+    env: Mapping[str, str],
+    stdin: int,
+    stdout: int,
+    stderr: int,
+    preexec: Callable[[], None],
+) -> subprocess.Popen[bytes]:
+    try:
+        return subprocess.Popen(
+            list(argv),
+            executable=executable,
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+            cwd=cwd,
+            env=dict(env),
+            close_fds=True,
+            restore_signals=True,
+            preexec_fn=preexec,
+        )
+    except OSError as err:
+        raise SpawnError(_SPAWN_FAILED + _rust_io_error(err)) from err
+    except ValueError as err:
+        text = str(err)
+        if "null byte" in text:
+            text = "nul byte found in provided data"
+        raise SpawnError(_SPAWN_FAILED + text) from err
+    except subprocess.SubprocessError as err:
+        raise SpawnError(_SPAWN_FAILED + str(err)) from err
+
+
+def _close_all(fds: Sequence[int]) -> None:
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+def _launch_pipes(spec: ExecSpec) -> _Launch:
+    parent_ends: list[int] = []
+    child_ends: list[int] = []
+    try:
+        stdin_fd: int | None = None
+        child_stdin: int = subprocess.DEVNULL
+        if spec.stream_stdin:
+            child_stdin, stdin_fd = os.pipe()
+            child_ends.append(child_stdin)
+            parent_ends.append(stdin_fd)
+        out_read, out_write = os.pipe()
+        parent_ends.append(out_read)
+        child_ends.append(out_write)
+        err_read, err_write = os.pipe()
+        parent_ends.append(err_read)
+        child_ends.append(err_write)
+        popen = _popen(
+            spec.argv,
+            None,  # Popen searches the child's PATH (os.defpath without one), as execvp does
+            cwd=spec.cwd,
+            env=spec.env,
+            stdin=child_stdin,
+            stdout=out_write,
+            stderr=err_write,
+            preexec=_pipe_preexec(os.getpid()),
+        )
+    except BaseException:
+        _close_all(parent_ends)
+        raise
+    finally:
+        _close_all(child_ends)
+    for fd in parent_ends:
+        os.set_blocking(fd, False)
+    return _Launch(popen, stdin_fd, [("stdout", out_read), ("stderr", err_read)], None, parent_ends)
+
+
+def _passwd_entry() -> pwd.struct_passwd | None:
+    try:
+        return pwd.getpwuid(os.getuid())
+    except KeyError:
+        return None
+
+
+def _pty_home(env: Mapping[str, str]) -> str:
+    if "HOME" in env:
+        return env["HOME"]
+    entry = _passwd_entry()
+    return entry.pw_dir if entry is not None else "/"
+
+
+def _pty_search_path(exe: str, cwd: str, env: Mapping[str, str]) -> str:
+    """The PTY library's program lookup (portable-pty ``search_path``),
+    with its error texts: the reference reports these, not errno."""
+
+    def fail(reason: str) -> SpawnError:
+        return SpawnError(f"{_SPAWN_FAILED}Unable to spawn {reason}")
+
+    if not os.path.isabs(exe):
+        if exe.split("/", 1)[0] in (".", ".."):  # explicitly relative to cwd: only there
+            candidate = os.path.join(cwd, exe)
+            if os.path.isdir(candidate):
+                raise fail(f"{candidate} because it is a directory")
+            if os.access(candidate, os.X_OK):
+                return candidate
+            if os.access(candidate, os.F_OK):
+                raise fail(f"{candidate} because it is not executable")
+            raise fail(f"{candidate} because it does not exist")
+        errors: list[str] = []
+        if "PATH" in env:
+            path = env["PATH"]
+            for entry in path.split(":"):
+                candidate = os.path.join(cwd, entry, exe)
+                if os.path.isdir(candidate):
+                    errors.append(f"{candidate} exists but is a directory")
+                elif os.access(candidate, os.X_OK):
+                    return candidate
+                elif os.access(candidate, os.F_OK):
+                    errors.append(f"{candidate} exists but is not executable")
+            errors.append(f"No viable candidates found in PATH {_rust_debug_str(path)}")
+        else:
+            errors.append("Unable to resolve the PATH")
+        raise fail(f"{exe} because:\n" + ".\n".join(errors))
+    if os.path.isdir(exe):
+        raise fail(f"{exe} because it is a directory")
+    if not os.access(exe, os.X_OK):
+        code = errno.EACCES if os.access(exe, os.F_OK) else errno.ENOENT
+        if code == errno.EACCES:
+            raise fail(f"{exe} because it is not executable ({_nix_errno(code)})")
+        raise fail(f"{exe} because it doesn't exist on the filesystem ({_nix_errno(code)})")
+    return exe
+
+
+def _set_window_size(fd: int, rows: int, cols: int) -> None:
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
+def _launch_pty(spec: ExecSpec) -> _Launch:
+    env = dict(spec.env)
+    # The PTY library's quirks: a cwd that is not a directory means $HOME
+    # (the command's, else the user's), and SHELL is always set.
+    cwd = spec.cwd if os.path.isdir(spec.cwd) else _pty_home(env)
+    if "SHELL" not in env:
+        entry = _passwd_entry()
+        env["SHELL"] = entry.pw_shell if entry is not None and entry.pw_shell else "/bin/sh"
+    executable = _pty_search_path(spec.argv[0], cwd, env)
+    rows, cols = spec.size or DEFAULT_TTY_SIZE
+    master, slave = os.openpty()
+    try:
+        _set_window_size(slave, rows, cols)
+        popen = _popen(
+            spec.argv,
+            executable,
+            cwd=cwd,
+            env=env,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            preexec=_tty_preexec,
+        )
+    except BaseException:
+        _close_all([master])
+        raise
+    finally:
+        _close_all([slave])
+    os.set_blocking(master, False)
+    return _Launch(popen, master, [("stdout", master)], master, [master])
+
+
+async def spawn(spec: ExecSpec, on_output: OutputSink | None = None) -> RunningProcess:
+    """Start ``spec``; raises :class:`~.api.SpawnError` with the reference's
+    message when it cannot. Output goes to ``on_output`` when
+    ``spec.stream_output`` is set (then ``on_output`` is required), else it
+    is buffered into the result. Always finish with :meth:`RunningProcess.wait`.
+    """
+    if not spec.argv:
+        raise SpawnError(_SPAWN_FAILED + "command must not be empty")
+    if spec.stream_output and on_output is None:
+        raise ValueError("stream_output needs an on_output sink")
+    loop = asyncio.get_running_loop()
+    launch = _launch_pty(spec) if spec.tty else _launch_pipes(spec)
+    return RunningProcess(loop, spec, on_output if spec.stream_output else None, launch)
+
+
+# -- a running command ---------------------------------------------------------------
+
+
+def _resolve_true(future: asyncio.Future[bool]) -> None:
+    if not future.done():
+        future.set_result(True)
+
+
+class RunningProcess:
+    """A started command. Control it with :meth:`write`,
+    :meth:`close_stdin`, :meth:`resize` and :meth:`terminate`; collect it
+    with :meth:`wait`, which must be called (cancelling it kills the
+    command and releases everything)."""
+
+    pid: int
+    tty: bool
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        spec: ExecSpec,
+        sink: OutputSink | None,
+        launch: _Launch,
+    ) -> None:
+        self.pid = launch.popen.pid
+        self.tty = spec.tty
+        self._loop = loop
+        self._spec = spec
+        self._sink = sink
+        self._popen = launch.popen
+        self._stdin_fd = launch.stdin_fd
+        self._master_fd = launch.master_fd
+        self._fds = list(launch.fds)
+        self._stdin_enabled = spec.tty or spec.stream_stdin
+        self._stdin_closed = False
+        self._stdin_broken = False
+        self._exit_seen = False
+        self._exited = asyncio.Event()
+        self._timed_out = False
+        self._terminated = False
+        self._stop_reading = False
+        self._closed = False  # our fds are closed: never touch their numbers again
+        self._closed_event = asyncio.Event()
+        self._reaped = False
+        self._sink_error: Exception | None = None
+        self._result: ExecResult | None = None
+        self._waiter: asyncio.Future[ExecResult] | None = None
+        self._read_waiters: dict[int, asyncio.Future[bool]] = {}
+        self._write_waiters: dict[int, asyncio.Future[bool]] = {}
+        self._buffers: dict[str, bytearray] = {"stdout": bytearray(), "stderr": bytearray()}
+
+        self._pidfd: int | None = None
+        self._watch_exit()
+        self._pumps = [loop.create_task(self._pump(name, fd)) for name, fd in launch.outputs]
+        self._write_queue: asyncio.Queue[bytes | None] = asyncio.Queue(WRITE_QUEUE_CHUNKS)
+        self._writer: asyncio.Task[None] | None = None
+        if self._stdin_enabled:
+            self._writer = loop.create_task(self._write_loop())
+        self._timer: asyncio.TimerHandle | None = None
+        if spec.timeout_ms is not None:
+            self._timer = loop.call_later(max(spec.timeout_ms, 0) / 1000, self._on_timeout)
+
+    # -- public controls -----------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        """Whether the command itself has not exited yet (its output may
+        still be draining)."""
+        return not self._exit_seen
+
+    async def write(self, data: bytes) -> None:
+        """Queue bytes for the child's stdin (the PTY in tty mode)."""
+        self._require_stdin()
+        if self._stdin_closed:
+            raise ControlError(_STDIN_CLOSED)
+        if data:
+            await self._enqueue(bytes(data))
+
+    async def close_stdin(self) -> None:
+        """Close stdin after the queued writes; in a PTY, send a newline and
+        the EOF character instead (the reference's PTY writer does, so a
+        ``cat`` exits). Closing twice is fine."""
+        self._require_stdin()
+        if self._stdin_closed:
+            return
+        self._stdin_closed = True
+        await self._enqueue(None)
+
+    def resize(self, rows: int, cols: int) -> None:
+        """Set the PTY's window size; the kernel sends SIGWINCH to the
+        foreground group."""
+        if not self.tty or self._master_fd is None:
+            raise ControlError(_NOT_A_PTY)
+        if self._closed:
+            raise ControlError("failed to resize PTY: process is no longer running")
+        try:
+            _set_window_size(self._master_fd, rows, cols)
+        except (OSError, struct.error) as err:
+            text = _rust_io_error(err) if isinstance(err, OSError) else str(err)
+            raise ControlError(f"failed to resize PTY: {text}") from err
+
+    def terminate(self) -> None:
+        """SIGKILL the process group (no grace period, like the reference).
+        The result then reports ``terminated`` and 137 (pipe) or 1 (tty)."""
+        if not self._exit_seen:
+            self._terminated = True
+        self._kill_group()
+
+    async def wait(self) -> ExecResult:
+        """The result, once the command exited, its output was drained (at
+        most ``IO_DRAIN_TIMEOUT_MS`` after the exit) and every sink call
+        completed. Background jobs left in the group are then killed.
+        Re-raises an exception raised by the sink (after cleaning up)."""
+        if self._result is not None:
+            return self._result
+        if self._waiter is not None:
+            return await asyncio.shield(self._waiter)
+        waiter: asyncio.Future[ExecResult] = self._loop.create_future()
+        self._waiter = waiter
+        try:
+            result = await self._finish()
+        except BaseException:
+            self._abort()
+            waiter.cancel()
+            raise
+        self._result = result
+        waiter.set_result(result)
+        return result
+
+    # -- the run loop --------------------------------------------------------------
+
+    async def _finish(self) -> ExecResult:
+        await self._exited.wait()
+        pending = [task for task in self._pumps if not task.done()]
+        if pending:
+            _, still = await asyncio.wait(pending, timeout=IO_DRAIN_TIMEOUT_MS / 1000)
+            if still:
+                # Output held open by a descendant: stop reading, but let a
+                # sink call in progress complete.
+                self._halt_reading()
+                await asyncio.wait(still)
+        for task in self._pumps:  # a bug in a reader (sink errors are kept apart)
+            error = None if task.cancelled() else task.exception()
+            if error is not None:
+                raise error
+        self._kill_group()
+        self._release()
+        returncode = self._popen.poll()
+        while returncode is None:  # only without a pidfd, if waitid raced
+            await asyncio.sleep(0.002)
+            returncode = self._popen.poll()
+        self._reaped = True
+        if self._sink_error is not None:
+            raise self._sink_error
+        if self._timed_out:
+            exit_code = TIMEOUT_EXIT_CODE
+        elif returncode >= 0:
+            exit_code = returncode
+        else:
+            exit_code = 1 if self.tty else 128 - returncode
+        streamed = self._sink is not None
+        return ExecResult(
+            exit_code=exit_code,
+            stdout=b"" if streamed else bytes(self._buffers["stdout"]),
+            stderr=b"" if streamed else bytes(self._buffers["stderr"]),
+            timed_out=self._timed_out,
+            terminated=self._terminated,
+        )
+
+    def _abort(self) -> None:
+        """Cancelled or failed: kill, release and reap without waiting for
+        output."""
+        self._kill_group()
+        self._release()
+        current = asyncio.current_task()
+        for task in self._pumps:
+            if task is not current:
+                task.cancel()
+        if self._reaped:
+            return
+        try:
+            self._popen.wait(timeout=1.0)  # SIGKILLed: normally gone within a millisecond
+        except subprocess.TimeoutExpired:  # pragma: no cover - stuck in the kernel
+            threading.Thread(target=self._popen.wait, daemon=True).start()
+        self._reaped = True
+
+    def _release(self) -> None:
+        """Close our fds and stop every task that could touch them."""
+        if self._closed:
+            return
+        self._halt_reading()
+        if self._timer is not None:
+            self._timer.cancel()
+        for fd, future in list(self._write_waiters.items()):
+            self._loop.remove_writer(fd)
+            _resolve_false(future)
+        self._write_waiters.clear()
+        if self._writer is not None and self._writer is not asyncio.current_task():
+            self._writer.cancel()
+        self._close_pidfd()
+        self._closed = True
+        self._closed_event.set()
+        _close_all(self._fds)
+        self._fds.clear()
+
+    def _halt_reading(self) -> None:
+        self._stop_reading = True
+        for fd, future in list(self._read_waiters.items()):
+            self._loop.remove_reader(fd)
+            _resolve_false(future)
+        self._read_waiters.clear()
+
+    def _kill_group(self) -> None:
+        # Never after reaping: the number could name someone else's group by then.
+        if self._reaped:
+            return
+        with contextlib.suppress(OSError):
+            os.killpg(self.pid, signal.SIGKILL)
+        if not self._exit_seen:
+            with contextlib.suppress(OSError):
+                os.kill(self.pid, signal.SIGKILL)
+
+    def _on_timeout(self) -> None:
+        self._timer = None
+        if not self._exit_seen:
+            self._timed_out = True
+            self._kill_group()
+
+    # -- exit watching -------------------------------------------------------------
+
+    def _watch_exit(self) -> None:
+        try:
+            self._pidfd = os.pidfd_open(self.pid)
+        except (OSError, AttributeError):
+            self._pidfd = None
+            threading.Thread(target=self._watch_exit_thread, daemon=True).start()
+            return
+        self._loop.add_reader(self._pidfd, self._on_exit)
+
+    def _watch_exit_thread(self) -> None:  # pragma: no cover - kernels before 5.3
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOWAIT)
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._on_exit)
+
+    def _on_exit(self) -> None:
+        self._close_pidfd()
+        if self._exit_seen:
+            return
+        self._exit_seen = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._exited.set()
+
+    def _close_pidfd(self) -> None:
+        if self._pidfd is not None:
+            self._loop.remove_reader(self._pidfd)
+            _close_all([self._pidfd])
+            self._pidfd = None
+
+    # -- output --------------------------------------------------------------------
+
+    async def _wait_readable(self, fd: int) -> bool:
+        """Wait until ``fd`` is readable; False when reading was stopped."""
+        future: asyncio.Future[bool] = self._loop.create_future()
+        self._read_waiters[fd] = future
+        self._loop.add_reader(fd, _resolve_true, future)
+        try:
+            return await future
+        finally:
+            if self._read_waiters.get(fd) is future:
+                del self._read_waiters[fd]
+                self._loop.remove_reader(fd)
+
+    def _read_more(self, fd: int, first: bytes) -> bytes:
+        """Gather what a PTY already has (it hands out a few KiB per read)."""
+        parts = [first]
+        size = len(first)
+        while size < READ_SIZE:
+            try:
+                more = os.read(fd, READ_SIZE - size)
+            except OSError:  # EAGAIN: nothing more now; EIO: seen by the next read
+                break
+            if not more:
+                break
+            parts.append(more)
+            size += len(more)
+        return first if len(parts) == 1 else b"".join(parts)
+
+    async def _pump(self, name: str, fd: int) -> None:
+        cap = OutputCap(self._spec.output_cap)
+        buffer = self._buffers[name]
+        sink = self._sink
+        while True:
+            if self._stop_reading:  # checked right before every read of fd
+                return
+            try:
+                data = os.read(fd, READ_SIZE)
+            except BlockingIOError:
+                if not await self._wait_readable(fd):
+                    return
+                continue
+            except OSError:  # EIO: every PTY slave fd is closed
+                return
+            if not data:
+                return
+            if self.tty:
+                data = self._read_more(fd, data)
+            piece, reached = cap.accept(data)
+            if piece or reached:
+                if sink is None:
+                    buffer += piece
+                else:
+                    try:
+                        await sink(name, piece, reached)
+                    except Exception as err:
+                        self._sink_failed(err)
+                        return
+            # Let timers and other commands run while a producer keeps the pipe full.
+            await asyncio.sleep(0)
+
+    def _sink_failed(self, err: Exception) -> None:
+        if self._sink_error is None:
+            self._sink_error = err
+        self._halt_reading()
+        self._kill_group()
+
+    # -- stdin ---------------------------------------------------------------------
+
+    def _require_stdin(self) -> None:
+        if not self._stdin_enabled:
+            raise ControlError(_STDIN_NOT_ENABLED)
+
+    async def _enqueue(self, item: bytes | None) -> None:
+        if self._closed:
+            return  # finished: the reference's writer would drop it as well
+        queue = self._write_queue
+        if not queue.full():
+            queue.put_nowait(item)
+            return
+        put = self._loop.create_task(queue.put(item))
+        closed = self._loop.create_task(self._closed_event.wait())
+        try:
+            await asyncio.wait({put, closed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            put.cancel()
+            closed.cancel()
+
+    async def _write_loop(self) -> None:
+        queue = self._write_queue
+        fd = self._stdin_fd
+        assert fd is not None
+        while True:
+            item = await queue.get()
+            if item is None:
+                break
+            await self._write_all(fd, item)
+        if self._closed:
+            return
+        if self.tty:
+            with contextlib.suppress(OSError, termios.error):
+                eof = termios.tcgetattr(fd)[6][termios.VEOF]
+                eof_byte = bytes([eof]) if isinstance(eof, int) else eof
+                if eof_byte and eof_byte != b"\0":
+                    await self._write_all(fd, b"\n" + eof_byte)
+        elif not self._closed:
+            self._fds.remove(fd)
+            _close_all([fd])
+
+    async def _wait_writable(self, fd: int) -> bool:
+        future: asyncio.Future[bool] = self._loop.create_future()
+        self._write_waiters[fd] = future
+        self._loop.add_writer(fd, _resolve_true, future)
+        try:
+            return await future
+        finally:
+            if self._write_waiters.get(fd) is future:
+                del self._write_waiters[fd]
+                self._loop.remove_writer(fd)
+
+    async def _write_all(self, fd: int, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            if self._closed or self._stdin_broken:  # checked right before every write
+                return
+            try:
+                written = os.write(fd, view)
+            except BlockingIOError:
+                if not await self._wait_writable(fd):
+                    return
+                continue
+            except OSError:  # EPIPE / EIO: nobody reads stdin any more; drop the rest
+                self._stdin_broken = True
+                return
+            view = view[written:]
+
+
+def _resolve_false(future: asyncio.Future[bool]) -> None:
+    if not future.done():
+        future.set_result(False)
+
+
+# -- a synchronous convenience -------------------------------------------------------
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    cwd: str | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout_ms: int | None = DEFAULT_TIMEOUT_MS,
+    output_cap: int | None = DEFAULT_OUTPUT_CAP,
+    tty: bool = False,
+) -> ExecResult:
+    """Run a command to the end in a fresh event loop, output buffered.
+    ``env`` defaults to this process's environment, ``cwd`` to its cwd."""
+    spec = ExecSpec(
+        argv=list(argv),
+        cwd=os.getcwd() if cwd is None else cwd,
+        env=dict(os.environ if env is None else env),
+        tty=tty,
+        output_cap=output_cap,
+        timeout_ms=timeout_ms,
+    )
+
+    async def main() -> ExecResult:
+        process = await spawn(spec)
+        return await process.wait()
+
+    return asyncio.run(main())
