@@ -16,6 +16,7 @@ Commands:
   execpolicy trust   Trust the current project's .execguard/rules
   execpolicy decide  Decide a command: rules, heuristics, approval and sandbox policy
   execpolicy test    Check a JSONL corpus of commands against expected decisions
+  app-server         Run the command/exec JSON-RPC server (stdio or WebSocket)
 
 Options:
   -h, --help     Print help
@@ -53,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
         from execguard.execpolicy.decide_cli import test_main
 
         return test_main(args[2:])
+    if args[:1] == ["app-server"]:
+        from execguard.runtimes.cli import main as app_server_main
+
+        return app_server_main(args[1:])
     if args[:1] == ["execpolicy"]:
         sys.stderr.write("error: 'execguard execpolicy' requires a subcommand: check, rules, "
                          "trust, decide or test\n")

@@ -1,0 +1,432 @@
+"""The `command/exec` JSON-RPC server, independent of the transport.
+
+A transport (stdio, one WebSocket) opens a :class:`Connection` with a send
+function, feeds it every incoming text message with :meth:`Connection.receive`
+and calls :meth:`Connection.close` when the peer goes away. Everything the
+reference keeps per connection lives here: the initialized flag, the
+client's capabilities and the registry of running commands by ``processId``
+(ids are connection-scoped, so two connections may use the same id).
+
+Concurrency, as in the reference: every ``command/exec`` runs as its own
+task, so responses come in completion order and a control call (write,
+resize, terminate) is never queued behind a running command. ``receive``
+does the decoding, the checks and the registry lookup synchronously, in
+arrival order, so a ``terminate`` sent right after its ``command/exec``
+finds the process; only the waiting parts run as tasks.
+
+Backpressure: every outgoing message is awaited on the transport (which
+blocks when its send buffer is full), and the runtime awaits each output
+delta before reading more from the child, so a slow client slows the
+command down instead of growing the server's memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import os
+import platform
+import sys
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+
+from execguard import __version__
+
+from . import protocol
+from .api import ControlError, ExecSpec, SandboxRequest, SpawnError
+from .decode import bytes_to_text
+from .process import RunningProcess, spawn
+from .protocol import Json, RequestId, RpcError, internal_error, invalid_request
+from .sandboxing import SandboxUnavailable, prepare
+
+__all__ = ["AppServer", "Connection", "Send"]
+
+# Sends one encoded message; raises when the peer is gone.
+Send = Callable[[str], Awaitable[None]]
+
+METHOD_NOT_FOUND = -32601
+_SANDBOX_PREFIX = "invalid sandbox policy: "
+# stdin bytes accepted from a connection but not yet handed to the runtime;
+# past this the connection's requests are not read until writes complete
+# (a client cannot make the server hold unbounded input).
+_PENDING_WRITE_LIMIT = 64 * 1024 * 1024
+# How long closing a connection waits for its commands' tasks to unwind
+# (the processes themselves are SIGKILLed at once).
+_CLOSE_TIMEOUT_S = 5.0
+
+
+def _execguard_home(env: Mapping[str, str]) -> str:
+    """``$EXECGUARD_HOME``, else ``${XDG_CONFIG_HOME:-~/.config}/execguard``
+    (the directory `execguard execpolicy` keeps user rules under); reported
+    as ``codexHome`` because that is the field's meaning."""
+    configured = env.get("EXECGUARD_HOME")
+    if configured:
+        return os.path.abspath(configured)
+    xdg = env.get("XDG_CONFIG_HOME")
+    if xdg and os.path.isabs(xdg):
+        return os.path.join(xdg, "execguard")
+    return os.path.join(env.get("HOME") or os.path.expanduser("~"), ".config", "execguard")
+
+
+def _platform_os() -> str:
+    if sys.platform == "darwin":
+        return "macos"
+    if sys.platform.startswith("win"):
+        return "windows"
+    return sys.platform.rstrip("0123456789")
+
+
+class AppServer:
+    """What all connections share: the server's cwd (relative ``cwd``
+    values are resolved against it) and the set of open connections, for
+    shutdown."""
+
+    def __init__(self, cwd: str | None = None) -> None:
+        self.cwd = os.path.abspath(cwd if cwd is not None else os.getcwd())
+        self.connections: set[Connection] = set()
+
+    def connect(self, send: Send, on_broken: Callable[[], None] | None = None) -> Connection:
+        """A new connection; ``on_broken`` is called once if sending fails
+        (the peer stopped reading for good), so the transport can end it."""
+        connection = Connection(self, send, on_broken)
+        self.connections.add(connection)
+        return connection
+
+    async def drain(self, timeout: float) -> None:
+        """Let every running command finish, for at most ``timeout`` seconds."""
+        await asyncio.gather(*(c.drain(timeout) for c in list(self.connections)))
+
+    async def close(self) -> None:
+        """Close every connection: their commands are killed."""
+        await asyncio.gather(*(c.close() for c in list(self.connections)))
+
+
+@dataclass(eq=False)
+class _Command:
+    """One `command/exec` of a connection, from its checks to its response."""
+
+    process_id: str | None
+    stream_stdin: bool
+    started: asyncio.Future[RunningProcess | None]
+    # Writes to stdin are applied in arrival order.
+    write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    process: RunningProcess | None = None
+
+
+class Connection:
+    """One client. Create through :meth:`AppServer.connect`."""
+
+    def __init__(self, server: AppServer, send: Send,
+                 on_broken: Callable[[], None] | None = None) -> None:
+        self._server = server
+        self._send_raw = send
+        self._on_broken = on_broken
+        self._closed = False
+        self._initialized = False
+        self._experimental_api = False
+        self._registry: dict[str, _Command] = {}
+        self._commands: dict[_Command, asyncio.Task[None]] = {}
+        self._controls: set[asyncio.Task[None]] = set()
+        self._pending_write_bytes = 0
+        self._write_room = asyncio.Event()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def running_commands(self) -> int:
+        return len(self._commands)
+
+    # -- incoming ------------------------------------------------------------------
+
+    async def receive(self, text: str | bytes) -> None:
+        """Handle one incoming message. Returns once the request has been
+        checked and answered or handed to a task; never waits for a
+        running command. Anything that is not a request is ignored."""
+        if self._closed:
+            return
+        message = protocol.parse_message(text)
+        if not isinstance(message, protocol.Request):
+            return  # not JSON, a notification (`initialized`), a response
+        try:
+            await self._dispatch(message)
+        except RpcError as error:
+            await self._send_error(message.id, error)
+        except Exception as error:  # a bug: answer rather than drop the connection
+            await self._send_error(message.id, internal_error(f"internal error: {error!r}"))
+
+    async def _dispatch(self, request: protocol.Request) -> None:
+        method = request.method
+        if method not in protocol.IMPLEMENTED_METHODS:
+            if not protocol.is_reference_method(method):
+                raise invalid_request(protocol.unknown_method_message(method))
+            if not self._initialized:
+                raise invalid_request(protocol.NOT_INITIALIZED)
+            raise RpcError(METHOD_NOT_FOUND, protocol.not_implemented_message(method))
+        params = protocol.decode_params(request)
+        if isinstance(params, protocol.InitializeParams):
+            await self._initialize(request.id, params)
+            return
+        if not self._initialized:
+            raise invalid_request(protocol.NOT_INITIALIZED)
+        if isinstance(params, protocol.CommandExecParams):
+            self._exec(request.id, params)
+        elif isinstance(params, protocol.CommandExecWriteParams):
+            await self._write(request.id, params)
+        elif isinstance(params, protocol.CommandExecResizeParams):
+            await self._resize(request.id, params)
+        elif isinstance(params, protocol.CommandExecTerminateParams):
+            await self._terminate(request.id, params)
+
+    async def _initialize(self, request_id: RequestId, params: protocol.InitializeParams
+                          ) -> None:
+        if self._initialized:
+            raise invalid_request(protocol.ALREADY_INITIALIZED)
+        self._initialized = True
+        capabilities = params.capabilities
+        self._experimental_api = capabilities is not None and capabilities.experimental_api
+        client = params.client_info
+        user_agent = (f"execguard/{__version__} ({platform.system()} {platform.release()}; "
+                      f"{platform.machine()}) ({client.name}; {client.version})")
+        response = protocol.InitializeResponse(
+            user_agent=user_agent,
+            codex_home=_execguard_home(os.environ),
+            platform_family="windows" if os.name == "nt" else "unix",
+            platform_os=_platform_os(),
+        )
+        await self._send_result(request_id, protocol.dump(response))
+
+    # -- command/exec --------------------------------------------------------------
+
+    def _exec(self, request_id: RequestId, params: protocol.CommandExecParams) -> None:
+        """Spec §3, rows 0–13, then start the command in its own task
+        (row 14, spawning, is reported by that task)."""
+        protocol.check_experimental(params, self._experimental_api)
+        plan = protocol.plan_exec(params, server_cwd=self._server.cwd,
+                                  server_env=os.environ)
+        # Row 11: the sandbox layer builds the request. It also judges the
+        # policy, after the parameter checks, so that a request is told
+        # about its own mistakes first whatever this machine can enforce.
+        try:
+            argv, env = prepare(plan.argv, SandboxRequest(plan.sandbox_policy, plan.cwd,
+                                                          plan.env))
+        except SandboxUnavailable as error:
+            message = str(error)
+            if not message.startswith(_SANDBOX_PREFIX):
+                message = _SANDBOX_PREFIX + message
+            raise invalid_request(message) from None
+        except Exception as error:
+            raise internal_error(f"exec failed: {error}") from None
+        protocol.check_process_id(plan)
+        if plan.process_id is not None and plan.process_id in self._registry:
+            raise invalid_request(protocol.duplicate_id_message(plan.process_id))
+        spec = ExecSpec(argv=argv, cwd=plan.cwd, env=env, tty=plan.tty,
+                        stream_stdin=plan.stream_stdin, stream_output=plan.stream_output,
+                        output_cap=plan.output_cap, timeout_ms=plan.timeout_ms, size=plan.size)
+        command = _Command(plan.process_id, plan.stream_stdin,
+                           asyncio.get_running_loop().create_future())
+        if command.process_id is not None:
+            self._registry[command.process_id] = command
+        self._commands[command] = asyncio.create_task(self._run(command, request_id, spec))
+
+    async def _run(self, command: _Command, request_id: RequestId, spec: ExecSpec) -> None:
+        try:
+            sink = None
+            if spec.stream_output:
+                assert command.process_id is not None
+                sink = self._output_sink(command.process_id)
+            try:
+                process = await spawn(spec, sink)
+            except SpawnError as error:
+                self._forget(command)
+                await self._send_error(request_id, internal_error(str(error)))
+                return
+            command.process = process
+            command.started.set_result(process)
+            result = await process.wait()
+            # Free the id before answering: a client may reuse it as soon as
+            # it has read the response.
+            self._forget(command)
+            response = protocol.CommandExecResponse(exit_code=result.exit_code,
+                                                     stdout=bytes_to_text(result.stdout),
+                                                     stderr=bytes_to_text(result.stderr))
+            await self._send_result(request_id, protocol.dump(response))
+        except asyncio.CancelledError:
+            # The connection closed; cancelling `wait` kills the process group.
+            raise
+        except Exception as error:
+            if command.process is not None:
+                command.process.terminate()
+            self._forget(command)
+            await self._send_error(request_id, internal_error(f"exec failed: {error}"))
+        finally:
+            self._forget(command)
+            self._commands.pop(command, None)
+
+    def _forget(self, command: _Command) -> None:
+        if command.process_id is not None and self._registry.get(command.process_id) is command:
+            del self._registry[command.process_id]
+        if not command.started.done():
+            command.started.set_result(None)
+
+    def _output_sink(self, process_id: str) -> Callable[[str, bytes, bool], Awaitable[None]]:
+        async def sink(stream: str, data: bytes, cap_reached: bool) -> None:
+            delta = protocol.CommandExecOutputDelta(
+                process_id=process_id,
+                stream="stderr" if stream == "stderr" else "stdout",
+                delta_base64=base64.b64encode(data).decode("ascii"),
+                cap_reached=cap_reached,
+            )
+            await self._notify(protocol.METHOD_OUTPUT_DELTA, protocol.dump(delta))
+
+        return sink
+
+    # -- control calls -------------------------------------------------------------
+
+    def _lookup(self, process_id: str) -> _Command:
+        command = self._registry.get(process_id)
+        if command is None:
+            raise invalid_request(protocol.no_active_message(process_id))
+        return command
+
+    @staticmethod
+    def _live(command: _Command, process: RunningProcess | None) -> RunningProcess:
+        """The process a control call acts on, or the reference's error for
+        a command that failed to start or has already exited."""
+        assert command.process_id is not None
+        if process is None:
+            raise invalid_request(protocol.no_active_message(command.process_id))
+        if not process.running:
+            raise invalid_request(protocol.no_longer_running_message(command.process_id))
+        return process
+
+    async def _write(self, request_id: RequestId, params: protocol.CommandExecWriteParams
+                     ) -> None:
+        data = protocol.check_write(params)
+        command = self._lookup(params.process_id)
+
+        async def write() -> None:
+            try:
+                # The lock first: writes reach the child in the order they came.
+                async with command.write_lock:
+                    process = self._live(command, await command.started)
+                    if not command.stream_stdin:
+                        raise invalid_request(protocol.STDIN_NOT_ENABLED)
+                    # Nothing to write is not a write: `"", closeStdin` after
+                    # a close is fine, as in the reference.
+                    if data:
+                        await process.write(data)
+                    if params.close_stdin:
+                        await process.close_stdin()
+            finally:
+                self._pending_write_bytes -= len(data)
+                if self._pending_write_bytes <= _PENDING_WRITE_LIMIT:
+                    self._write_room.set()
+
+        self._pending_write_bytes += len(data)
+        self._control(request_id, write())
+        while self._pending_write_bytes > _PENDING_WRITE_LIMIT and not self._closed:
+            self._write_room.clear()
+            await self._write_room.wait()
+
+    async def _resize(self, request_id: RequestId, params: protocol.CommandExecResizeParams
+                      ) -> None:
+        protocol.check_size(params.size)
+        command = self._lookup(params.process_id)
+
+        async def resize() -> None:
+            self._live(command, await command.started).resize(params.size.rows,
+                                                              params.size.cols)
+
+        await self._control_now(request_id, command, resize())
+
+    async def _terminate(self, request_id: RequestId,
+                         params: protocol.CommandExecTerminateParams) -> None:
+        command = self._lookup(params.process_id)
+
+        async def terminate() -> None:
+            self._live(command, await command.started).terminate()
+
+        await self._control_now(request_id, command, terminate())
+
+    async def _control_now(self, request_id: RequestId, command: _Command,
+                           action: Awaitable[None]) -> None:
+        """Resize and terminate do not block: run them right here when the
+        process has started (so ``{}`` goes out before anything the kill
+        causes), else in a task that waits for the start."""
+        if command.started.done():
+            await self._answer_control(request_id, action)
+        else:
+            self._control(request_id, action)
+
+    def _control(self, request_id: RequestId, action: Awaitable[None]) -> None:
+        task = asyncio.create_task(self._answer_control(request_id, action))
+        self._controls.add(task)
+        task.add_done_callback(self._controls.discard)
+
+    async def _answer_control(self, request_id: RequestId, action: Awaitable[None]) -> None:
+        try:
+            await action
+        except RpcError as error:
+            await self._send_error(request_id, error)
+        except ControlError as error:
+            await self._send_error(request_id, invalid_request(str(error)))
+        except Exception as error:
+            await self._send_error(request_id, internal_error(str(error)))
+        else:
+            await self._send_result(request_id, {})
+
+    # -- outgoing ------------------------------------------------------------------
+
+    async def _send(self, message: Mapping[str, Json]) -> None:
+        if self._closed:
+            return
+        try:
+            await self._send_raw(protocol.encode(message))
+        except Exception:
+            self._broken()
+
+    def _broken(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._on_broken is not None:
+            self._on_broken()
+
+    async def _send_result(self, request_id: RequestId, result: Json) -> None:
+        await self._send({"id": request_id, "result": result})
+
+    async def _send_error(self, request_id: RequestId, error: RpcError) -> None:
+        await self._send({"error": {"code": error.code, "message": error.message},
+                          "id": request_id})
+
+    async def _notify(self, method: str, params: Json) -> None:
+        await self._send({"method": method, "params": params,
+                          "emittedAtMs": int(time.time() * 1000)})
+
+    # -- ending --------------------------------------------------------------------
+
+    async def drain(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for the running commands to end
+        (and their responses to be sent)."""
+        tasks = list(self._commands.values())
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
+
+    async def close(self) -> None:
+        """The peer is gone (or the server stops): kill every process of
+        this connection, as the reference does, and drop what is pending."""
+        self._closed = True
+        self._server.connections.discard(self)
+        for command in list(self._commands):
+            if command.process is not None:
+                command.process.terminate()
+        tasks = [*self._commands.values(), *self._controls]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            with contextlib.suppress(Exception):
+                await asyncio.wait(tasks, timeout=_CLOSE_TIMEOUT_S)
