@@ -216,9 +216,10 @@ async def measure(argv: list[str], env: dict[str, str], *, quick: bool,
             stream, got, peak = await stream_throughput(client, size, tty=False, buffered=False,
                                                         sample_rss=client.process.pid)
             assert got == size, (got, size)
+            buffered_size = size // (4 if quick else 1)
             buffered, got_buffered, _ = await stream_throughput(
-                client, size // (4 if quick else 1), tty=False, buffered=True,
-                sample_rss=None)
+                client, buffered_size, tty=False, buffered=True, sample_rss=None)
+            assert got_buffered == buffered_size, (got_buffered, buffered_size)
             pty, _, _ = await stream_throughput(client, size, tty=True, buffered=False,
                                                 sample_rss=None)
             figures = Figures(statistics.median(true_times) * 1000, stream, buffered, pty,

@@ -68,8 +68,13 @@ from .api import (
 
 __all__ = ["OutputCap", "RunningProcess", "run", "spawn"]
 
-# The largest single read, and the most a PTY reader gathers into one chunk.
-READ_SIZE = 64 * 1024
+# The largest single read, and the most a PTY reader gathers into one chunk:
+# one output delta. The reference's deltas are at most ~72 KiB; 256 KiB
+# costs fewer messages per megabyte and stays well below the 1 MiB message
+# limit common WebSocket clients apply (base64 adds a third).
+READ_SIZE = 256 * 1024
+PIPE_BYTES = 1024 * 1024
+F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 # Queued stdin chunks before `write` waits (the reference's channel size).
 WRITE_QUEUE_CHUNKS = 128
 DEFAULT_TTY_SIZE = (24, 80)
@@ -267,6 +272,15 @@ def _close_all(fds: Sequence[int]) -> None:
             os.close(fd)
 
 
+def _grow_pipe(fd: int) -> None:
+    """Give a pipe PIPE_BYTES of buffer (the kernel default is 64 KiB): the
+    child keeps writing while we encode and send what we read, and one read
+    takes more at once. Unprivileged users are limited by
+    /proc/sys/fs/pipe-max-size (1 MiB by default); failure is harmless."""
+    with contextlib.suppress(OSError):
+        fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_BYTES)
+
+
 def _launch_pipes(spec: ExecSpec) -> _Launch:
     parent_ends: list[int] = []
     child_ends: list[int] = []
@@ -283,6 +297,8 @@ def _launch_pipes(spec: ExecSpec) -> _Launch:
         err_read, err_write = os.pipe()
         parent_ends.append(err_read)
         child_ends.append(err_write)
+        _grow_pipe(out_read)
+        _grow_pipe(err_read)
         popen = _popen(
             spec.argv,
             None,  # Popen searches the child's PATH (os.defpath without one), as execvp does

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import stat
 import sys
@@ -41,6 +42,12 @@ if TYPE_CHECKING:  # websockets is imported only when serving WebSocket
 __all__ = ["Shutdown", "serve_stdio", "serve_websocket"]
 
 READ_CHUNK = 64 * 1024
+# stdout: the asyncio write buffer and the pipe's kernel buffer (see
+# `_stdout_writer`). Bounded, so a client that stops reading still stops
+# the commands that write to it.
+WRITE_BUFFER_BYTES = 4 * 1024 * 1024
+PIPE_BYTES = 1024 * 1024
+F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 # A longer line is dropped (unanswered, like a line that is not JSON)
 # instead of being buffered without bound. 8 MiB of stdin in one write
 # is about 11 MiB of base64.
@@ -149,6 +156,11 @@ async def _stdout_writer(fd: int) -> tuple[Callable[[bytes], Awaitable[None]],
     if _is_stream(fd):
         pipe = os.fdopen(fd, "wb", buffering=0, closefd=False)
         transport, flow = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, pipe)
+        # Room for a few output deltas: the command's output is read while
+        # the previous delta is still being written, and fewer wake-ups.
+        transport.set_write_buffer_limits(high=WRITE_BUFFER_BYTES)
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_BYTES)
         writer = asyncio.StreamWriter(transport, flow, None, loop)
 
         async def send(data: bytes) -> None:
@@ -214,7 +226,7 @@ async def serve_stdio(server: AppServer, shutdown: Shutdown) -> None:
     async def send(text: str) -> None:
         await write(text.encode("utf-8") + b"\n")
 
-    connection = server.connect(send, on_broken=broken.set)
+    connection = server.connect(send, on_broken=broken.set, send_line=write)
     reading = asyncio.create_task(_feed_lines(read, connection))
     try:
         await _serve_connection(connection, reading, broken, shutdown)
