@@ -9,19 +9,23 @@ How the pieces fit, and why:
 
 * The child is started with :class:`subprocess.Popen` (fork and exec in C,
   errors from ``chdir``/``exec`` come back as ``OSError``), with our own
-  ``os.pipe()`` ends so no file objects wrap them. A ``preexec_fn`` does what
-  the reference's ``pre_exec`` does: default signal dispositions and an empty
-  signal mask, a new session (``setsid``; ``setpgid(0, 0)`` if that fails),
-  ``PR_SET_PDEATHSIG=SIGTERM`` with a parent-pid recheck (pipe mode), or the
-  PTY as controlling terminal (tty mode). ``close_fds`` leaves the child
-  only fds 0, 1 and 2.
+  ``os.pipe()`` ends so no file objects wrap them, in a new session, with
+  default signal dispositions and an empty signal mask as the reference's
+  ``pre_exec`` gives; in tty mode the PTY is the controlling terminal.
+  ``close_fds`` leaves the child only fds 0, 1 and 2. A ``preexec_fn`` is
+  used only where it is needed (tty mode; signals ignored or blocked in this
+  process): it costs ~2 ms a spawn (no vfork, Python code in the child).
+* Instead of the reference's ``PR_SET_PDEATHSIG`` (which also needs code in
+  the child and reaches only the direct child), a watchdog process
+  (:data:`WATCHDOG`) kills every running command's process group if this
+  process dies, even by SIGKILL.
 * Exit is noticed through a pidfd in the event loop, *without reaping*: the
   zombie keeps the pid and so the process-group id reserved, so the final
   ``killpg`` (which kills background jobs left in the group) can never hit
   an unrelated group that reused the number. The child is reaped only after
   that kill. (Kernels without ``pidfd_open`` get a watcher thread that
   blocks in ``waitid(WNOWAIT)``.)
-* One reader task per stream reads non-blocking fds (up to 64 KiB per read)
+* One reader task per stream reads non-blocking fds (up to `READ_SIZE` per read)
   and awaits the sink before reading again, so a slow consumer stops the
   reading and the child blocks on a full pipe: memory stays bounded. After a
   stream's cap is reached the task keeps reading and discarding, so the
@@ -32,9 +36,6 @@ How the pieces fit, and why:
 * Every way out (normal end, timeout, terminate, an exception from the sink,
   cancellation of :meth:`RunningProcess.wait`) kills the process group,
   closes every fd and reaps the child.
-
-The PDEATHSIG is tied to the *thread* that forks: spawn from a thread that
-lives as long as the commands (the event loop's).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ import pwd
 import signal
 import struct
 import subprocess
+import sys
 import termios
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -84,7 +86,6 @@ _STDIN_NOT_ENABLED = "stdin streaming is not enabled for this command/exec"
 _STDIN_CLOSED = "stdin is already closed"
 _NOT_A_PTY = "failed to resize PTY: process is not attached to a PTY"
 
-_PR_SET_PDEATHSIG = 1
 
 
 # -- the output cap ----------------------------------------------------------------
@@ -161,22 +162,18 @@ def _rust_debug_str(text: str) -> str:
 # -- what runs in the child between fork and exec ------------------------------------
 
 
-def _load_libc() -> tuple[Callable[..., int] | None, Callable[..., object] | None]:
+def _load_libc_signal() -> Callable[..., object] | None:
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        prctl = libc.prctl
-        set_signal = libc.signal
+        set_signal = ctypes.CDLL(None, use_errno=True).signal
     except (OSError, AttributeError):  # pragma: no cover - not glibc/musl Linux
-        return None, None
-    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-    prctl.restype = ctypes.c_int
+        return None
     set_signal.argtypes = [ctypes.c_int, ctypes.c_void_p]
     set_signal.restype = ctypes.c_void_p
-    return prctl, set_signal
+    return set_signal
 
 
-# Resolved once in the parent: the child only calls them.
-_prctl, _libc_signal = _load_libc()
+# Resolved once in the parent: the child only calls it.
+_libc_signal = _load_libc_signal()
 _RESETTABLE_SIGNALS = tuple(
     signo for signo in range(1, signal.NSIG) if signo not in (signal.SIGKILL, signal.SIGSTOP)
 )
@@ -197,26 +194,134 @@ def _reset_signals() -> None:
     signal.pthread_sigmask(signal.SIG_SETMASK, ())
 
 
-def _pipe_preexec(parent_pid: int) -> Callable[[], None]:
-    def preexec() -> None:
-        _reset_signals()
-        try:
-            os.setsid()
-        except PermissionError:
-            os.setpgid(0, 0)
-        if _prctl is not None:
-            _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-            # The parent may have died before the prctl: then no signal comes.
-            if os.getppid() != parent_pid:
-                os.kill(os.getpid(), signal.SIGTERM)
+def _pipe_preexec() -> None:
+    _reset_signals()
+    try:
+        os.setsid()
+    except PermissionError:
+        os.setpgid(0, 0)
 
-    return preexec
+
+# Ignored signals `restore_signals` already resets in the child.
+_RESTORED_BY_POPEN = frozenset(
+    getattr(signal, name) for name in ("SIGPIPE", "SIGXFZ", "SIGXFSZ") if hasattr(signal, name))
+
+
+def _needs_signal_reset() -> bool:
+    """Whether the child needs `_reset_signals` (a `preexec_fn`, which costs
+    ~2 ms a spawn: no vfork, Python code in the child): only when this
+    process ignores a signal `restore_signals` does not reset (a server
+    started under ``nohup``) or blocks signals in this thread."""
+    if signal.pthread_sigmask(signal.SIG_BLOCK, ()):
+        return True
+    return any(signal.getsignal(signo) == signal.SIG_IGN for signo in _RESETTABLE_SIGNALS
+               if signo not in _RESTORED_BY_POPEN and signo < signal.SIGRTMIN)
 
 
 def _tty_preexec() -> None:
     _reset_signals()
     os.setsid()
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+# -- the watchdog --------------------------------------------------------------------
+
+_WATCHDOG_CODE = """
+import os, signal
+groups = set()
+pending = b""
+while True:
+    try:
+        data = os.read(0, 65536)
+    except InterruptedError:
+        continue
+    except OSError:
+        data = b""
+    if not data:
+        break
+    pending += data
+    *lines, pending = pending.split(b"\\n")
+    for line in lines:
+        if line[:1] == b"+":
+            groups.add(int(line[1:]))
+        elif line[:1] == b"-":
+            groups.discard(int(line[1:]))
+for group in groups:
+    try:
+        os.killpg(group, signal.SIGKILL)
+    except OSError:
+        pass
+"""
+
+
+class _Watchdog:
+    """A small process that kills every running command's process group
+    when this process dies, however it dies (SIGKILL included).
+
+    It replaces the reference's ``PR_SET_PDEATHSIG`` (which needs code
+    between fork and exec, ~2 ms a spawn, and reaches only the direct child:
+    the reference's grandchildren survive a crashed server). It reads
+    ``+PGID`` / ``-PGID`` lines on a pipe from us; end of file means we are
+    gone. A group is forgotten when its command has been reaped and killed,
+    before its id could be reused. Started on first use, in its own session
+    (a terminal's Ctrl-C does not reach it), again after a fork.
+    """
+
+    def __init__(self) -> None:
+        self._fd: int | None = None
+        self._popen: subprocess.Popen[bytes] | None = None
+        self._owner = 0
+        self._lock = threading.Lock()
+
+    @property
+    def pid(self) -> int | None:
+        return self._popen.pid if self._popen is not None else None
+
+    @property
+    def fd(self) -> int | None:
+        return self._fd
+
+    def start(self) -> None:
+        with self._lock:
+            self._ensure()
+
+    def _ensure(self) -> int | None:
+        if self._fd is not None and self._owner == os.getpid() and (
+                self._popen is not None and self._popen.poll() is None):
+            return self._fd
+        if self._fd is not None and self._owner == os.getpid():
+            os.close(self._fd)  # the old watchdog died: start another
+        self._fd = None
+        read, write = os.pipe()
+        try:
+            self._popen = subprocess.Popen(
+                [sys.executable, "-S", "-E", "-c", _WATCHDOG_CODE], stdin=read,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True,
+                start_new_session=True)
+        except OSError:
+            os.close(write)
+            return None
+        finally:
+            os.close(read)
+        self._fd, self._owner = write, os.getpid()
+        return write
+
+    def _send(self, line: bytes) -> None:
+        with self._lock:
+            fd = self._ensure()
+            if fd is None:
+                return
+            with contextlib.suppress(OSError):
+                os.write(fd, line)
+
+    def watch(self, pgid: int) -> None:
+        self._send(b"+%d\n" % pgid)
+
+    def forget(self, pgid: int) -> None:
+        self._send(b"-%d\n" % pgid)
+
+
+WATCHDOG = _Watchdog()
 
 
 # -- spawning ------------------------------------------------------------------------
@@ -240,7 +345,7 @@ def _popen(
     stdin: int,
     stdout: int,
     stderr: int,
-    preexec: Callable[[], None],
+    preexec: Callable[[], None] | None,
 ) -> subprocess.Popen[bytes]:
     try:
         return subprocess.Popen(
@@ -253,6 +358,8 @@ def _popen(
             env=dict(env),
             close_fds=True,
             restore_signals=True,
+            # Without a preexec_fn, Popen makes the new session itself.
+            start_new_session=preexec is None,
             preexec_fn=preexec,
         )
     except OSError as err:
@@ -307,7 +414,7 @@ def _launch_pipes(spec: ExecSpec) -> _Launch:
             stdin=child_stdin,
             stdout=out_write,
             stderr=err_write,
-            preexec=_pipe_preexec(os.getpid()),
+            preexec=_pipe_preexec if _needs_signal_reset() else None,
         )
     except BaseException:
         _close_all(parent_ends)
@@ -451,6 +558,7 @@ class RunningProcess:
         launch: _Launch,
     ) -> None:
         self.pid = launch.popen.pid
+        WATCHDOG.watch(self.pid)
         self.tty = spec.tty
         self._loop = loop
         self._spec = spec
@@ -626,6 +734,7 @@ class RunningProcess:
         if self._writer is not None and self._writer is not asyncio.current_task():
             self._writer.cancel()
         self._close_pidfd()
+        WATCHDOG.forget(self.pid)
         self._closed = True
         self._closed_event.set()
         _close_all(self._fds)

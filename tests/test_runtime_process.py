@@ -40,7 +40,7 @@ from execguard.runtimes.api import (
     SandboxRequest,
     SpawnError,
 )
-from execguard.runtimes.process import READ_SIZE, OutputCap, RunningProcess, run, spawn
+from execguard.runtimes.process import READ_SIZE, WATCHDOG, OutputCap, RunningProcess, run, spawn
 
 PATH = os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")
 HOME = os.environ.get("HOME", "/root")
@@ -147,14 +147,20 @@ def open_fds() -> set[str]:
 
 @pytest.fixture(autouse=True)
 def _no_leaks() -> Iterator[None]:
-    """Every test leaves no child (live or zombie) and no open fd behind."""
+    """Every test leaves no child (live or zombie) and no open fd behind
+    (but the watchdog, which lives as long as this process)."""
+    WATCHDOG.start()
     fds = open_fds()
     yield
     me = psutil.Process()
+
+    def children() -> list[psutil.Process]:
+        return [c for c in me.children(recursive=True) if c.pid != WATCHDOG.pid]
+
     deadline = time.monotonic() + 2.0
-    while me.children(recursive=True) and time.monotonic() < deadline:
+    while children() and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert me.children(recursive=True) == []
+    assert children() == []
     assert open_fds() - fds == set()
 
 
@@ -258,7 +264,8 @@ def test_child_state(mode: str) -> None:
         assert all(kind.startswith("/dev/pts/") for kind in kinds)
     assert state["sid"] == state["pid"] == state["pgid"] == outcome.pid
     assert state["ctty"] is (mode == "tty")
-    assert state["deathsig"] == (0 if mode == "tty" else signal.SIGTERM)
+    # No PR_SET_PDEATHSIG: the watchdog kills commands of a dead server.
+    assert state["deathsig"] == 0
     assert state["blocked"] == "0000000000000000"
     # Python ignores SIGPIPE and SIGXFSZ itself: look at a C program instead.
     previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
@@ -270,7 +277,7 @@ def test_child_state(mode: str) -> None:
     assert lines == ["SigBlk:", "0000000000000000", "SigIgn:", "0000000000000000"]
 
 
-def test_pdeathsig_kills_the_child_when_the_server_dies() -> None:
+def test_the_watchdog_kills_the_commands_of_a_dead_server() -> None:
     helper = textwrap.dedent(
         f"""
         import asyncio, os, sys
@@ -821,7 +828,7 @@ def test_no_fd_or_process_left_after_a_batch() -> None:
         with pytest.raises(SpawnError):
             execute(failing)
     assert open_fds() == fds
-    assert psutil.Process().children(recursive=True) == []
+    assert [c.pid for c in psutil.Process().children(recursive=True)] == [WATCHDOG.pid]
 
 
 # -- sandbox policy chooser ----------------------------------------------------------
