@@ -442,8 +442,10 @@ BEHAVIOUR = [
     probe("exec.child_state_tty", S13 + "fds / session (tty)", [
         exec_(1, ["{python}", "-c", CHILD_STATE], processId="ct", tty=True),
     ]),
+    # The program's own status: a shell's (`/proc/$$`) shows everything
+    # blocked whenever dash is waiting for its child, a race.
     probe("exec.signal_masks", "§5 blocked/ignored signal masks", [
-        exec_(1, "grep -E '^Sig(Blk|Ign)' /proc/$$/status"),
+        exec_(1, ["grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"]),
     ]),
     probe("exec.streaming_basic", S13 + "streaming out1/err1/out2/err2", [
         exec_(1, "printf out1; printf err1 >&2; sleep .2; printf out2; printf err2 >&2",
