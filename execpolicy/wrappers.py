@@ -799,6 +799,9 @@ def _find(name: str, argv: Sequence[Word]) -> Unwrapped | None:
     starts: list[int] = []  # indexes of the starting points
     while index < count:  # front options
         text = argv[index].text
+        if text == "--":  # ends the options; starting points follow
+            index += 1
+            break
         if text == "-D":
             index += 2
         elif text == "-f":  # BSD: a starting point that may start with `-`

@@ -447,6 +447,10 @@ def test_find_placeholders_are_dynamic_paths() -> None:
     assert target.text is None and target.single and target.prefix == "."
     plus = run("find src -exec rm {} +").inner[0][-1]
     assert plus.text is None and not plus.single and plus.prefix == "src"
+    # `--` ends find's options: `sub` is the starting point (found by the
+    # differential test against the real find).
+    after = run("find -- sub -exec rm {} +").inner[0][-1]
+    assert after.prefix == "sub"
 
 
 def test_xargs_replacement_prefixes() -> None:
