@@ -312,6 +312,21 @@ def _is_trace(value: Json) -> bool:
                for key in ("traceparent", "tracestate"))
 
 
+# Bytes a JSON string must escape: the C0 controls, `"` and `\`.
+_JSON_SPECIAL = bytes(range(0x20)) + b'"\\'
+
+
+def json_string(text: bytes) -> bytes:
+    """``text`` (UTF-8) as a JSON string, quotes included, as bytes, the
+    same as ``json.dumps(text.decode(), ensure_ascii=False)``. For command
+    output of any size: output with nothing to escape (the usual case) is
+    copied as it is, instead of being decoded, walked by the encoder and
+    encoded again."""
+    if len(text.translate(None, _JSON_SPECIAL)) == len(text):
+        return b'"' + text + b'"'
+    return json.dumps(text.decode("utf-8"), ensure_ascii=False).encode("utf-8")
+
+
 def encode(message: Mapping[str, Json]) -> str:
     """One outgoing message as serde_json writes it: compact, raw UTF-8."""
     return json.dumps(message, ensure_ascii=False, separators=(",", ":"))

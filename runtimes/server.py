@@ -121,6 +121,14 @@ class _Command:
     process: RunningProcess | None = None
 
 
+def _utf8(output: bytes) -> bytes:
+    """Output as UTF-8: as it is when it already is (checked cheaply for
+    ASCII), else through `bytes_to_text`'s decoding."""
+    if output.isascii():
+        return output
+    return bytes_to_text(output).encode("utf-8")
+
+
 class Connection:
     """One client. Create through :meth:`AppServer.connect`."""
 
@@ -258,10 +266,19 @@ class Connection:
             # Free the id before answering: a client may reuse it as soon as
             # it has read the response.
             self._forget(command)
-            response = protocol.CommandExecResponse(exit_code=result.exit_code,
-                                                     stdout=bytes_to_text(result.stdout),
-                                                     stderr=bytes_to_text(result.stderr))
-            await self._send_result(request_id, protocol.dump(response))
+            # The response as bytes, written directly: buffered output can be
+            # hundreds of megabytes (`CommandExecResponse` is the same shape).
+            line = b"".join((
+                b'{"id":', json.dumps(request_id).encode("ascii"),
+                b',"result":{"exitCode":%d,"stdout":' % result.exit_code,
+                protocol.json_string(_utf8(result.stdout)),
+                b',"stderr":', protocol.json_string(_utf8(result.stderr)),
+                b'}}\n'))
+            if not self._closed:
+                try:
+                    await self._send_line(line)
+                except Exception:
+                    self._broken()
         except asyncio.CancelledError:
             # The connection closed; cancelling `wait` kills the process group.
             raise

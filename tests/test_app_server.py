@@ -984,3 +984,19 @@ def test_help() -> None:
     assert "--listen <URL>" in done.stdout and "--auth-token-file <PATH>" in done.stdout
     top = subprocess.run([str(EXECGUARD), "--help"], capture_output=True, text=True, timeout=30)
     assert "app-server" in top.stdout
+
+
+def test_buffered_responses_escape_exactly_as_the_json_encoder() -> None:
+    """The buffered response is written as bytes (protocol.json_string),
+    which must equal what the JSON encoder writes, for any output."""
+    import json as json_module
+    import random
+
+    from execguard.runtimes.protocol import json_string
+
+    alphabet = ['a', '"', '\\', '\n', '\t', '\x00', '\x1f', '\x7f', 'é', '\u2028', '\r', '\x08',
+                '\x0c', '😀']
+    generator = random.Random(7)
+    for _ in range(2000):
+        text = "".join(generator.choice(alphabet) for _ in range(generator.randint(0, 40)))
+        assert json_string(text.encode()) == json_module.dumps(text, ensure_ascii=False).encode()
