@@ -56,6 +56,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from ..execpolicy.render import rust_debug_str
 from .api import (
     DEFAULT_OUTPUT_CAP,
     DEFAULT_TIMEOUT_MS,
@@ -136,27 +137,6 @@ def _nix_errno(code: int) -> str:
     """``nix::Errno``'s display (``ENOENT: No such file or directory``)."""
     return f"{errno.errorcode.get(code, 'UnknownErrno')}: {os.strerror(code)}"
 
-
-def _rust_debug_str(text: str) -> str:
-    """A string as Rust's ``{:?}`` prints it (quoted, escaped)."""
-    out = ['"']
-    for ch in text:
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "\0":
-            out.append("\\0")
-        elif not ch.isprintable():
-            out.append(f"\\u{{{ord(ch):x}}}")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
 
 
 # -- what runs in the child between fork and exec ------------------------------------
@@ -468,7 +448,7 @@ def _pty_search_path(exe: str, cwd: str, env: Mapping[str, str]) -> str:
                     return candidate
                 elif os.access(candidate, os.F_OK):
                     errors.append(f"{candidate} exists but is not executable")
-            errors.append(f"No viable candidates found in PATH {_rust_debug_str(path)}")
+            errors.append(f"No viable candidates found in PATH {rust_debug_str(path)}")
         else:
             errors.append("Unable to resolve the PATH")
         raise fail(f"{exe} because:\n" + ".\n".join(errors))

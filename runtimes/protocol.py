@@ -41,6 +41,7 @@ from typing import Annotated, Any, Literal, NoReturn, TypeAlias
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from ..execpolicy.render import rust_debug_str
 from .api import DEFAULT_OUTPUT_CAP, DEFAULT_TIMEOUT_MS
 
 # JSON-RPC error codes the reference uses.
@@ -340,25 +341,8 @@ class DeserializeError(Exception):
     """A params shape error; the message is serde's text."""
 
 
-def _rust_debug_str(text: str) -> str:
-    """``format!("{:?}", text)``: how serde quotes an unexpected string."""
-    out = ['"']
-    for char in text:
-        if char in _RUST_ESCAPES:
-            out.append(_RUST_ESCAPES[char])
-        elif char == " " or char.isprintable():
-            out.append(char)
-        else:
-            out.append(f"\\u{{{ord(char):x}}}")
-    out.append('"')
-    return "".join(out)
-
-
-_RUST_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t",
-                 "\0": "\\0"}
-
-
-def _unexpected(value: Json) -> str:
+def describe_unexpected(value: object) -> str:
+    """A JSON value as serde names it in ``invalid type: …`` messages."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -368,7 +352,7 @@ def _unexpected(value: Json) -> str:
     if isinstance(value, float):
         return f"floating point `{_float_text(value)}`"
     if isinstance(value, str):
-        return f"string {_rust_debug_str(value)}"
+        return f"string {rust_debug_str(value)}"
     if isinstance(value, list):
         return "sequence"
     return "map"
@@ -392,7 +376,7 @@ def _float_text(value: float) -> str:
 
 
 def _invalid_type(value: Json, expected: str) -> DeserializeError:
-    return DeserializeError(f"invalid type: {_unexpected(value)}, expected {expected}")
+    return DeserializeError(f"invalid type: {describe_unexpected(value)}, expected {expected}")
 
 
 def _one_of(names: Iterable[str]) -> str:

@@ -26,6 +26,7 @@ import os
 from typing import Protocol
 
 from .api import SandboxRequest
+from .protocol import describe_unexpected
 
 __all__ = [
     "NETWORK_DISABLED_ENV",
@@ -90,25 +91,6 @@ def registered_backends() -> list[SandboxBackend]:
 # -- validation ----------------------------------------------------------------------
 
 
-def _describe(value: object) -> str:
-    """A JSON value as serde's ``invalid type`` message names it."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"boolean `{str(value).lower()}`"
-    if isinstance(value, int):
-        return f"integer `{value}`"
-    if isinstance(value, float):
-        return f"floating point `{value}`"
-    if isinstance(value, str):
-        return f'string "{value}"'
-    if isinstance(value, list):
-        return "sequence"
-    if isinstance(value, dict):
-        return "map"
-    return type(value).__name__
-
-
 def _invalid(message: str) -> SandboxUnavailable:
     return SandboxUnavailable(_PREFIX + message)
 
@@ -118,7 +100,7 @@ def _bool_field(policy: dict[str, object], key: str) -> bool:
     if value is None:
         return False
     if not isinstance(value, bool):
-        raise _invalid(f"invalid type: {_describe(value)}, expected a boolean")
+        raise _invalid(f"invalid type: {describe_unexpected(value)}, expected a boolean")
     return value
 
 
@@ -130,15 +112,14 @@ def normalize_policy(policy: dict[str, object] | None, cwd: str | None = None) -
     if policy is None:
         return {"type": "readOnly", "networkAccess": False}
     if not isinstance(policy, dict):
-        raise _invalid(
-            f"invalid type: {_describe(policy)}, expected internally tagged enum SandboxPolicy"
-        )
+        raise _invalid(f"invalid type: {describe_unexpected(policy)}, "
+                       "expected internally tagged enum SandboxPolicy")
     kind = policy.get("type")
     if kind is None:
         raise _invalid("missing field `type`")
     if not isinstance(kind, str) or kind not in _VARIANTS:
         expected = ", ".join(f"`{name}`" for name in _VARIANTS)
-        shown = kind if isinstance(kind, str) else _describe(kind)
+        shown = kind if isinstance(kind, str) else describe_unexpected(kind)
         raise _invalid(f"unknown variant `{shown}`, expected one of {expected}")
     if kind == "dangerFullAccess":
         return {"type": kind}
@@ -151,16 +132,16 @@ def normalize_policy(policy: dict[str, object] | None, cwd: str | None = None) -
         if network not in ("restricted", "enabled"):
             if isinstance(network, str):
                 raise _invalid(f"unknown variant `{network}`, expected `restricted` or `enabled`")
-            raise _invalid(f"invalid type: {_describe(network)}, expected a string")
+            raise _invalid(f"invalid type: {describe_unexpected(network)}, expected a string")
         return {"type": kind, "networkAccess": network}
     roots = policy.get("writableRoots")
     if roots is None:
         roots = []
     if not isinstance(roots, list):
-        raise _invalid(f"invalid type: {_describe(roots)}, expected a sequence")
+        raise _invalid(f"invalid type: {describe_unexpected(roots)}, expected a sequence")
     for root in roots:
         if not isinstance(root, str):
-            raise _invalid(f"invalid type: {_describe(root)}, expected a string")
+            raise _invalid(f"invalid type: {describe_unexpected(root)}, expected a string")
         if not os.path.isabs(root) and cwd is None:
             raise _invalid(f"AbsolutePathBuf deserialized without a base path: {root}")
     return {
