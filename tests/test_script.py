@@ -9,9 +9,7 @@ declared part of the script opaque.
 
 from __future__ import annotations
 
-import os
 import shutil
-import stat
 import subprocess
 import sys
 import tempfile
@@ -25,6 +23,7 @@ from hypothesis import strategies as st
 
 from execguard.execpolicy.script import Analysis, FoundCommand, analyse_command, analyse_script
 from execguard.execpolicy.words import Word
+from tests.shell_stubs import bash_argvs, words_match, write_stubs
 
 CWD = "/work/repo"
 
@@ -312,39 +311,12 @@ def commands(draw: st.DrawFn, depth: int = 0) -> str:
 def stubs() -> Iterator[Path]:
     with tempfile.TemporaryDirectory() as tmp:
         bin_dir = Path(tmp)
-        for name in NAMES:
-            stub = bin_dir / name
-            stub.write_text('#!/bin/sh\nprintf \'%s\\0\' "${0##*/}" "$@" > "$ARGV_DIR/$$"\n')
-            stub.chmod(stub.stat().st_mode | stat.S_IXUSR)
-        for name in REAL:
+        write_stubs(bin_dir, NAMES)
+        for name in [*REAL, "echo"]:
             path = shutil.which(name)
             assert path is not None, f"{name} is required"
             (bin_dir / name).symlink_to(path)
-        (bin_dir / "echo").symlink_to(shutil.which("echo") or "/bin/echo")
         yield bin_dir
-
-
-def bash_argvs(script: str, bin_dir: Path) -> list[list[str]]:
-    bash = shutil.which("bash")
-    assert bash is not None
-    with tempfile.TemporaryDirectory() as log_dir:
-        subprocess.run([bash, "-c", script], env={"PATH": str(bin_dir), "ARGV_DIR": log_dir},
-                       check=False, timeout=20, capture_output=True, stdin=subprocess.DEVNULL)
-        return [[os.fsdecode(f) for f in record.read_bytes().split(b"\0")[:-1]]
-                for record in Path(log_dir).iterdir()]
-
-
-def covers(words: list[Word], argv: list[str]) -> bool:
-    """Whether some value of ``words`` is ``argv``: literal words equal,
-    single dynamic words any one argument, others any number."""
-    if not words:
-        return not argv
-    first, rest = words[0], words[1:]
-    if first.text is not None:
-        return bool(argv) and argv[0] == first.text and covers(rest, argv[1:])
-    if first.single:
-        return bool(argv) and argv[0].startswith(first.prefix) and covers(rest, argv[1:])
-    return any(covers(rest, argv[n:]) for n in range(len(argv) + 1))
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -354,7 +326,7 @@ def test_every_command_bash_runs_is_found(stubs: Path, script: str) -> None:
     assume(not any(e.kind == "opaque" for e in analysis.effects))
     found = [c.words for c in analysis.commands]
     for argv in bash_argvs(script, stubs):
-        assert any(covers(words, argv) for words in found), (argv, [c.argv for c in
+        assert any(words_match(words, argv) for words in found), (argv, [c.argv for c in
                                                                     analysis.commands])
 
 
@@ -362,8 +334,8 @@ def test_bash_comparison_is_not_vacuous(stubs: Path) -> None:
     script = "a x $(b -f) && sh -c 'run-x \"q w\"' | cat"
     ran = bash_argvs(script, stubs)
     assert sorted(ran) == [["a", "x"], ["b", "-f"], ["run-x", "q w"]]
-    assert all(any(covers(c.words, argv) for c in analyse(script).commands) for argv in ran)
-    assert not covers([Word("a")], ["b"])
+    assert all(any(words_match(c.words, argv) for c in analyse(script).commands) for argv in ran)
+    assert not words_match([Word("a")], ["b"])
 
 
 # -- against bashlex ------------------------------------------------------------------

@@ -17,11 +17,8 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import stat
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,6 +37,7 @@ from execguard.execpolicy.shell import (
     parse_plain_commands,
     split_for_policy,
 )
+from tests.shell_stubs import bash_argvs, write_stubs
 
 SETTINGS = settings(max_examples=400, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
@@ -294,26 +292,8 @@ def stubs() -> Iterator[Path]:
     assert shutil.which("bash") and Path("/bin/sh").exists(), "bash and /bin/sh are required"
     with tempfile.TemporaryDirectory() as tmp:
         bin_dir = Path(tmp)
-        for name in NAMES:
-            stub = bin_dir / name
-            # One file per process, so concurrent pipeline stages never interleave.
-            stub.write_text('#!/bin/sh\nprintf \'%s\\0\' "${0##*/}" "$@" > "$ARGV_DIR/$$"\n')
-            stub.chmod(stub.stat().st_mode | stat.S_IXUSR)
+        write_stubs(bin_dir, NAMES)
         yield bin_dir
-
-
-def bash_argvs(script: str, bin_dir: Path) -> list[list[str]]:
-    """The argv of every stub run by ``bash -c script``, in no order."""
-    bash = shutil.which("bash")
-    assert bash is not None
-    with tempfile.TemporaryDirectory() as log_dir:
-        subprocess.run([bash, "-c", script], env={"PATH": str(bin_dir), "ARGV_DIR": log_dir},
-                       check=False, timeout=20, capture_output=True)
-        runs = []
-        for record in Path(log_dir).iterdir():
-            fields = record.read_bytes().split(b"\0")[:-1]
-            runs.append([os.fsdecode(f) for f in fields])
-        return runs
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
