@@ -34,7 +34,7 @@ from .value import Value
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from .rule import RuleMatch
 
@@ -324,7 +324,7 @@ def _judge(policy: Policy, segment: list[str], call: _Call,
 
 def _heuristic(segment: list[str], call: _Call, complex_parsing: bool) -> tuple[Decision, str]:
     """The verdict for a segment no rule matched (spec §5)."""
-    options, approval = call.options, call.approval_policy
+    options = call.options
 
     def split_script(script: str) -> list[list[str]] | None:
         return parse_plain_commands(script, literal_words=options.literal_words)
@@ -333,9 +333,18 @@ def _heuristic(segment: list[str], call: _Call, complex_parsing: bool) -> tuple[
         # One notion of "a shell wrapper" for splitting and known-safe alike.
         return extract_shell_script(argv, exact_wrappers=options.exact_shell_wrappers)
 
-    known_safe_applies = options.known_safe == "always" or (
-        options.known_safe == "untrusted-only" and approval is ApprovalPolicy.UNTRUSTED)
-    if known_safe_applies and not complex_parsing and is_known_safe_command(
+    return heuristic_verdict(segment, call, known_safe=not complex_parsing,
+                             split_script=split_script, extract_script=extract_script)
+
+
+def heuristic_verdict(segment: list[str], call: _Call, *, known_safe: bool,
+                      split_script: Callable[[str], list[list[str]] | None],
+                      extract_script: Callable[[Sequence[str]], str | None],
+                      ) -> tuple[Decision, str]:
+    """Known-safe (when ``known_safe`` and the options allow it), then the
+    dangerous-command detector, then what the approval policy implies."""
+    options, approval = call.options, call.approval_policy
+    if known_safe and known_safe_applies(call) and is_known_safe_command(
             segment, include_git=options.known_safe_git, split_script=split_script,
             extract_script=extract_script):
         return Decision.ALLOW, KNOWN_SAFE
@@ -344,14 +353,28 @@ def _heuristic(segment: list[str], call: _Call, complex_parsing: bool) -> tuple[
         forced = options.dangerous == "latest" and is_forced_rm(segment, split_script)
         verdict = Decision.FORBIDDEN if approval is ApprovalPolicy.NEVER else Decision.PROMPT
         return verdict, FORCED_RM if forced else DANGEROUS
+    return unmatched_verdict(call), APPROVAL_POLICY
+
+
+def known_safe_applies(call: _Call) -> bool:
+    """Whether the known-safe list may allow a command in this call."""
+    mode = call.options.known_safe
+    return mode == "always" or (mode == "untrusted-only"
+                                and call.approval_policy is ApprovalPolicy.UNTRUSTED)
+
+
+def unmatched_verdict(call: _Call) -> Decision:
+    """What the approval policy implies for something no rule matched and
+    no shortcut settled (spec §5)."""
+    approval = call.approval_policy
     if approval in (ApprovalPolicy.NEVER, ApprovalPolicy.ON_FAILURE):
-        return Decision.ALLOW, APPROVAL_POLICY
+        return Decision.ALLOW
     if approval is ApprovalPolicy.UNTRUSTED:
-        return Decision.PROMPT, APPROVAL_POLICY
+        return Decision.PROMPT
     # on-request and granular: the sandbox protects, unless the call leaves it.
     if call.sandbox is SandboxKind.RESTRICTED and call.sandbox_permissions.requests_override:
-        return Decision.PROMPT, APPROVAL_POLICY
-    return Decision.ALLOW, APPROVAL_POLICY
+        return Decision.PROMPT
+    return Decision.ALLOW
 
 
 def _longest(matches: list[RuleMatch]) -> RuleMatch:

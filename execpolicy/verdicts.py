@@ -24,17 +24,17 @@ import posixpath
 
 from .approval import ApprovalPolicy, SandboxKind
 from .arg_limits import argument_hazards
-from .dangerous import command_might_be_dangerous, is_forced_rm
 from .decision import Decision, strictest
 from .engine import (
     APPROVAL_POLICY,
-    DANGEROUS,
-    FORCED_RM,
     KNOWN_SAFE,
     SegmentVerdict,
     _Call,
+    heuristic_verdict,
+    known_safe_applies,
+    unmatched_verdict,
 )
-from .known_safe import ALWAYS_SAFE_PROGRAMS, LINUX_ONLY_SAFE_PROGRAMS, is_known_safe_command
+from .known_safe import ALWAYS_SAFE_PROGRAMS, LINUX_ONLY_SAFE_PROGRAMS
 from .rule import canonical_form
 from .words import literal_argv, literal_prefix
 
@@ -75,19 +75,6 @@ def judge_analysis(policy: Policy, analysis: Analysis, call: _Call,
     return verdicts
 
 
-def _unknown(call: _Call) -> Decision:
-    """The verdict on something no rule covers (spec §5 without the
-    known-safe and dangerous shortcuts)."""
-    approval = call.approval_policy
-    if approval in (ApprovalPolicy.NEVER, ApprovalPolicy.ON_FAILURE):
-        return Decision.ALLOW
-    if approval is ApprovalPolicy.UNTRUSTED:
-        return Decision.PROMPT
-    if call.sandbox is SandboxKind.RESTRICTED and call.sandbox_permissions.requests_override:
-        return Decision.PROMPT
-    return Decision.ALLOW
-
-
 def _harmless(call: _Call) -> Decision:
     """The verdict on a part that does nothing by itself (a builtin, a
     function call, a wrapper): allowed, unless the call asks to leave the
@@ -113,7 +100,7 @@ def _judge_command(policy: Policy, found: FoundCommand, call: _Call, roots: list
 
     program = words[0].text
     if program is None:
-        return verdict(_unknown(call), [], DYNAMIC,
+        return verdict(unmatched_verdict(call), [], DYNAMIC,
                        f"the program `{words[0].source}` is only known at run time")
     known = literal if literal is not None else literal_prefix(words)
     trusted = _trusted_path(program, found.cwds, roots)
@@ -126,7 +113,8 @@ def _judge_command(policy: Policy, found: FoundCommand, call: _Call, roots: list
     decision = strictest([m.decision for m in matches])
     if literal is None:
         hidden = _rules_dynamic_words_may_match(policy, known)
-        stricter = [r for r in hidden if decision is None or _stricter(r.decision, decision)]
+        stricter = [r for r in hidden
+                    if decision is None or r.decision.strictness > decision.strictness]
         if stricter:
             rule = stricter[0]
             return verdict(Decision.PROMPT, matches, DYNAMIC,
@@ -141,7 +129,7 @@ def _judge_command(policy: Policy, found: FoundCommand, call: _Call, roots: list
             else:
                 problem = _limit(words, found.cwds, roots)
             if problem is not None:
-                return verdict(_unknown(call), matches, ARGUMENT_LIMIT, problem)
+                return verdict(unmatched_verdict(call), matches, ARGUMENT_LIMIT, problem)
         return verdict(decision, matches, None)
     if found.role == "builtin":
         return verdict(_harmless(call), [], BUILTIN)
@@ -149,10 +137,10 @@ def _judge_command(policy: Policy, found: FoundCommand, call: _Call, roots: list
         return verdict(_harmless(call), [], FUNCTION)
     if found.wrapper is not None:
         if not trusted:
-            return verdict(_unknown(call), [], APPROVAL_POLICY,
+            return verdict(unmatched_verdict(call), [], APPROVAL_POLICY,
                            f"`{program}` could have been put there by a sandboxed command")
         if found.elevates:
-            return verdict(_unknown(call), [], ELEVATION,
+            return verdict(unmatched_verdict(call), [], ELEVATION,
                            f"{found.wrapper} runs a command as another user")
         return verdict(_harmless(call), [], WRAPPER)
     if literal is not None:
@@ -161,7 +149,7 @@ def _judge_command(policy: Policy, found: FoundCommand, call: _Call, roots: list
     # Dynamic arguments: known-safe only for programs safe with any arguments.
     name = posixpath.basename(program)
     if (trusted and name in _SAFE_WITH_ANY_ARGUMENTS
-            and not argument_hazards(words) and _known_safe_applies(call)):
+            and not argument_hazards(words) and known_safe_applies(call)):
         return verdict(Decision.ALLOW, [], KNOWN_SAFE)
     decision, heuristic = _heuristic(shown, call, known_safe=False)
     return verdict(decision, [], heuristic)
@@ -183,26 +171,14 @@ def _trusted_path(program: str, cwds: tuple[str | None, ...], roots: list[str]) 
                        posixpath.join(cwds[0] or "/", program)), roots)
 
 
-def _known_safe_applies(call: _Call) -> bool:
-    mode = call.options.known_safe
-    return mode == "always" or (mode == "untrusted-only"
-                                and call.approval_policy is ApprovalPolicy.UNTRUSTED)
+def _no_script(_: object) -> None:
+    return None
 
 
-def _heuristic(argv: list[str], call: _Call, *, known_safe: bool = True) -> tuple[Decision, str]:
-    """The reference's heuristics for one command (spec §5); nested shells
-    were unwrapped by the analysis, so none is split here."""
-    options, approval = call.options, call.approval_policy
-    if known_safe and _known_safe_applies(call) and is_known_safe_command(
-            argv, include_git=options.known_safe_git, split_script=lambda _: None,
-            extract_script=lambda _: None):
-        return Decision.ALLOW, KNOWN_SAFE
-    if command_might_be_dangerous(argv, detector=options.dangerous,  # type: ignore[arg-type]
-                                  split_script=lambda _: None):
-        forced = options.dangerous == "latest" and is_forced_rm(argv, lambda _: None)
-        verdict = Decision.FORBIDDEN if approval is ApprovalPolicy.NEVER else Decision.PROMPT
-        return verdict, FORCED_RM if forced else DANGEROUS
-    return _unknown(call), APPROVAL_POLICY
+def _heuristic(argv: list[str], call: _Call, *, known_safe: bool) -> tuple[Decision, str]:
+    # Nested shells were unwrapped by the analysis: none is split here.
+    return heuristic_verdict(argv, call, known_safe=known_safe, split_script=_no_script,
+                             extract_script=_no_script)
 
 
 def _limit(words: list[Word], cwds: tuple[str | None, ...], roots: list[str], *,
@@ -251,7 +227,7 @@ def _judge_effect(effect: Effect, call: _Call, roots: list[str]) -> SegmentVerdi
     else:
         reason = effect.reason
         shown = [effect.reason]
-    return SegmentVerdict(shown, _unknown(call), [], effect.kind, kind=effect.kind,
+    return SegmentVerdict(shown, unmatched_verdict(call), [], effect.kind, kind=effect.kind,
                           reason=reason, context=effect.context, literal=False)
 
 
@@ -303,13 +279,6 @@ def _inside(path: str, cwds: tuple[str | None, ...], roots: list[str]) -> bool:
 
 def _under_any(path: str, roots: list[str]) -> bool:
     return any(path == root or path.startswith(root.rstrip("/") + "/") for root in roots)
-
-
-_ORDER = {Decision.ALLOW: 0, Decision.PROMPT: 1, Decision.FORBIDDEN: 2}
-
-
-def _stricter(a: Decision, b: Decision) -> bool:
-    return _ORDER[a] > _ORDER[b]
 
 
 def _rules_dynamic_words_may_match(policy: Policy, known: list[str]) -> list[PrefixRule]:
