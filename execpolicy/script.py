@@ -761,7 +761,8 @@ class _Walker:
                 self._record(words, assignments, context, cwds, "command", parent, offset)
                 self.opaque(opaque, context)
                 return
-            if name in HARMLESS_BUILTINS and self._harmless(name, words, context):
+            if name in HARMLESS_BUILTINS:
+                self._check_builtin(name, words, context)
                 self._record(words, assignments, context, cwds, "builtin", parent, offset)
                 return
             if name == "hash":
@@ -814,13 +815,13 @@ class _Walker:
                                           outer=outer))
         return len(self.commands) - 1
 
-    def _harmless(self, name: str, words: list[Word], context: str) -> bool:
-        """Check a harmless builtin's arguments; track ``cd``. False: judge it
-        as an ordinary command (rules and heuristics)."""
+    def _check_builtin(self, name: str, words: list[Word], context: str) -> None:
+        """Report what a harmless builtin's arguments change (``set -k``,
+        ``printf -v PATH``, ...) and track ``cd``."""
         args = words[1:]
         if name in ("cd", "pushd", "popd"):
             self._change_directory(name, args)
-            return True
+            return
         if name == "set":
             for word in args:
                 text = word.text
@@ -830,12 +831,12 @@ class _Walker:
                       or text == "keyword"):
                     # -k puts later NAME=value words into the environment.
                     self.opaque("set -k turns arguments into assignments", context)
-            return True
+            return
         if name == "shopt":
             texts = [w.text for w in args]
             if None in texts or "expand_aliases" in texts or "extdebug" in texts:
                 self.opaque("shopt changes how later commands are read", context)
-            return True
+            return
         if name == "printf":
             for position, word in enumerate(args):
                 if word.text is None or not word.text.startswith("-v"):
@@ -851,7 +852,7 @@ class _Walker:
             if args and args[0].text is None:
                 self.opaque("printf with a format only known at run time (it may be -v)",
                             context)
-            return True
+            return
         if name in ("read", "mapfile", "readarray", "getopts", "unset"):
             # They set (or unset) the variables they name.
             for word in args:
@@ -859,11 +860,9 @@ class _Walker:
                 self.numeric.discard(word.text or "")
             if name != "unset":
                 self._variable_sinks(name, args, context)
-            return True
+            return
         if name in ("test", "["):
             self._test_words(args, context)
-            return True
-        return True
 
     def _test_words(self, args: list[Word], context: str) -> None:
         for position, word in enumerate(args):
@@ -1052,7 +1051,7 @@ class _Walker:
                 self.opaque("a backtick substitution with backticks or backslashes inside",
                             context)
             self._substitution(node, context, "$(...)")
-            parts.append(Word.dynamic(self.text(node), single=quoted))
+            parts.append(Word.dynamic(text, single=quoted))
         elif kind == "process_substitution":
             self._substitution(node, context, "<(...)")
             parts.append(Word.dynamic(self.text(node), prefix="/dev/fd/", single=True))

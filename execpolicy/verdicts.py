@@ -263,7 +263,7 @@ def _inside(path: str, cwds: tuple[str | None, ...], roots: list[str]) -> bool:
     inside a writable root, following the symlinks that exist now."""
     if roots == ["/"]:
         return True
-    if path in ("/dev/null",):
+    if path == "/dev/null":
         return True
     if not roots or path.startswith("~"):
         return False
