@@ -16,40 +16,19 @@ and nothing is written.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from ..capture import CaptureError, find_reference
 from .probes import PROBES
 from .runner import ProbeError, probe_digest, run_probe
 
 HERE = Path(__file__).resolve().parent
 FIXTURES = HERE / "fixtures.json"
-REPO = HERE.parent.parent.parent
-LOCATOR = REPO.parent / "shared" / "tools" / "reference-codex"
 REFERENCE_VERSION = "codex-cli 0.169.0"
-
-
-class CaptureError(Exception):
-    pass
-
-
-def find_reference() -> str:
-    path = os.environ.get("EXECGUARD_REFERENCE_CODEX")
-    if not path:
-        if not LOCATOR.is_file():
-            raise CaptureError(f"reference locator not found at {LOCATOR}; set "
-                               "EXECGUARD_REFERENCE_CODEX to the codex 0.169.0 binary")
-        done = subprocess.run([str(LOCATOR)], capture_output=True, text=True, check=False)
-        path = done.stdout.strip()
-        if done.returncode != 0 or not path:
-            raise CaptureError(f"{LOCATOR} failed ({done.returncode}): {done.stderr.strip()}")
-    if not os.access(path, os.X_OK):
-        raise CaptureError(f"reference binary {path!r} is missing or not executable")
-    return path
 
 
 def reference_argv(binary: str) -> list[str]:
