@@ -4,8 +4,10 @@ whether an analysed argv (literal and dynamic words) covers a recorded one."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import tempfile
@@ -25,13 +27,32 @@ def write_stubs(bin_dir: Path, names: Iterable[str]) -> None:
         stub.chmod(stub.stat().st_mode | stat.S_IXUSR)
 
 
+def run_group(argv: Sequence[str], *, env: dict[str, str], cwd: Path | None = None,
+              input: bytes = b"", timeout: float = 20) -> bool:
+    """Run ``argv`` in its own process group and kill whatever is left of
+    the group afterwards: a generated case may leave background jobs
+    behind, which must not outlive it. Waits for the command and for every
+    process still holding its output; ``False`` if that took too long."""
+    process = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    try:
+        process.communicate(input, timeout=timeout)
+        return True
+    except subprocess.TimeoutExpired:
+        return False
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+
+
 def bash_argvs(script: str, bin_dir: Path) -> list[list[str]]:
     """The argv of every stub run by ``bash -c script``, in no order."""
     bash = shutil.which("bash")
     assert bash is not None
     with tempfile.TemporaryDirectory() as log_dir:
-        subprocess.run([bash, "-c", script], env={"PATH": str(bin_dir), "ARGV_DIR": log_dir},
-                       check=False, timeout=20, capture_output=True, stdin=subprocess.DEVNULL)
+        run_group([bash, "-c", script], env={"PATH": str(bin_dir), "ARGV_DIR": log_dir})
         return [[os.fsdecode(f) for f in record.read_bytes().split(b"\0")[:-1]]
                 for record in Path(log_dir).iterdir()]
 
