@@ -30,6 +30,10 @@ How the pieces fit, and why:
   reading and the child blocks on a full pipe: memory stays bounded. After a
   stream's cap is reached the task keeps reading and discarding, so the
   child is neither blocked nor ``SIGPIPE``'d.
+* In tty mode two ``cat`` processes stand between the PTY and the loop (see
+  `_start_pty_copiers`): a PTY buffers only ~4 KiB, so the program would
+  stall whenever the loop is busy sending; the copier keeps it drained into
+  a 1 MiB pipe.
 * stdin writes go through a bounded queue to a writer task, as in the
   reference (128 chunks), so one slow reader cannot make the caller hold
   unbounded data, and writes stay in order.
@@ -47,6 +51,7 @@ import errno
 import fcntl
 import os
 import pwd
+import shutil
 import signal
 import struct
 import subprocess
@@ -54,7 +59,7 @@ import sys
 import termios
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..execpolicy.render import rust_debug_str
 from .api import (
@@ -314,6 +319,7 @@ class _Launch:
     outputs: list[tuple[str, int]]  # (stream name, fd to read)
     master_fd: int | None
     fds: list[int]  # every fd the parent keeps
+    helpers: list[subprocess.Popen[bytes]] = field(default_factory=list)  # see `_start_pty_copier`
 
 
 def _popen(
@@ -494,8 +500,61 @@ def _launch_pty(spec: ExecSpec) -> _Launch:
         raise
     finally:
         _close_all([slave])
-    os.set_blocking(master, False)
-    return _Launch(popen, master, [("stdout", master)], master, [master])
+    copiers = _start_pty_copiers(master)
+    if copiers is None:
+        os.set_blocking(master, False)
+        return _Launch(popen, master, [("stdout", master)], master, [master])
+    helpers, stdin_write, output_read = copiers
+    return _Launch(popen, stdin_write, [("stdout", output_read)], master,
+                   [master, stdin_write, output_read], helpers)
+
+
+# A PTY holds only about 4 KiB between the program and its reader: whenever
+# the reader stops reading (to encode and send a delta), the program stops
+# writing. So two small processes (`cat`) stand between the PTY and the
+# event loop: one copies the PTY's output into a pipe of PIPE_BYTES, which
+# the loop drains in large reads while the copier keeps the PTY empty; the
+# other copies our stdin writes in. Both read and write the master in
+# blocking mode (the mode belongs to the master's one open file, shared
+# with every copy of the fd, so the loop cannot have it non-blocking);
+# we keep the master only for the window size and the EOF character.
+# A thread in this process cannot do the copier's job: it waits for the
+# GIL after every 4 KiB read (measured: less than reading in the loop).
+_CAT = shutil.which("cat") or ""
+
+
+def _start_pty_copiers(master: int
+                       ) -> tuple[list[subprocess.Popen[bytes]], int, int] | None:
+    """The two copiers, the write end of the stdin pipe and the read end of
+    the output pipe; None when `cat` is missing or cannot start (the loop
+    then reads and writes the PTY itself)."""
+    if not _CAT:
+        return None
+    fds: list[int] = []
+    helpers: list[subprocess.Popen[bytes]] = []
+    try:
+        output_read, output_write = os.pipe2(os.O_CLOEXEC)
+        fds += [output_read, output_write]
+        stdin_read, stdin_write = os.pipe2(os.O_CLOEXEC)
+        fds += [stdin_read, stdin_write]
+        _grow_pipe(output_read)
+        for source, sink in ((master, output_write), (stdin_read, master)):
+            helpers.append(subprocess.Popen(
+                [_CAT], executable=_CAT, stdin=source, stdout=sink,
+                stderr=subprocess.DEVNULL, close_fds=True, start_new_session=True))
+            # If this process dies, the watchdog kills the copiers too.
+            WATCHDOG.watch(helpers[-1].pid)
+    except OSError:
+        for helper in helpers:
+            helper.kill()
+            helper.wait()
+            WATCHDOG.forget(helper.pid)
+        _close_all(fds)
+        return None
+    _close_all([output_write, stdin_read])
+    os.set_blocking(output_read, False)
+    os.set_blocking(stdin_write, False)
+    return helpers, stdin_write, output_read
 
 
 async def spawn(spec: ExecSpec, on_output: OutputSink | None = None) -> RunningProcess:
@@ -547,6 +606,7 @@ class RunningProcess:
         self._stdin_fd = launch.stdin_fd
         self._master_fd = launch.master_fd
         self._fds = list(launch.fds)
+        self._helpers = list(launch.helpers)
         self._stdin_enabled = spec.tty or spec.stream_stdin
         self._stdin_closed = False
         self._stdin_broken = False
@@ -715,6 +775,13 @@ class RunningProcess:
             self._writer.cancel()
         self._close_pidfd()
         WATCHDOG.forget(self.pid)
+        for helper in self._helpers:
+            # Normally gone already: it ends when the PTY's last user does.
+            with contextlib.suppress(OSError):
+                helper.kill()
+            helper.wait()
+            WATCHDOG.forget(helper.pid)
+        self._helpers.clear()
         self._closed = True
         self._closed_event.set()
         _close_all(self._fds)
@@ -875,9 +942,10 @@ class RunningProcess:
             await self._write_all(fd, item)
         if self._closed:
             return
-        if self.tty:
+        if self.tty and self._master_fd is not None:
             with contextlib.suppress(OSError, termios.error):
-                eof = termios.tcgetattr(fd)[6][termios.VEOF]
+                # The master: stdin may be a copier's pipe (`_start_pty_copiers`).
+                eof = termios.tcgetattr(self._master_fd)[6][termios.VEOF]
                 eof_byte = bytes([eof]) if isinstance(eof, int) else eof
                 if eof_byte and eof_byte != b"\0":
                     await self._write_all(fd, b"\n" + eof_byte)

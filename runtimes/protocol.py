@@ -313,19 +313,43 @@ def _is_trace(value: Json) -> bool:
                for key in ("traceparent", "tracestate"))
 
 
-# Bytes a JSON string must escape: the C0 controls, `"` and `\`.
+# Bytes a JSON string must escape: the C0 controls, `"` and `\`. All are
+# ASCII, so none is ever part of a multi-byte UTF-8 sequence: escaping can
+# go byte by byte, and any slice of the text escapes on its own.
 _JSON_SPECIAL = bytes(range(0x20)) + b'"\\'
+_JSON_ESCAPES = {byte: json.dumps(chr(byte))[1:-1].encode("ascii") for byte in _JSON_SPECIAL}
+_encode_basestring = json.encoder.encode_basestring  # the C encoder when available
+# Escaping works on slices of this size: the pieces stay small, and a slice
+# of one repeated special byte (the NULs of binary output) is one repetition.
+JSON_SLICE = 1024 * 1024
+
+
+def json_string_parts(text: bytes) -> list[bytes]:
+    """``text`` (UTF-8) as a JSON string, quotes included, in pieces whose
+    concatenation is ``json.dumps(text.decode(), ensure_ascii=False)``
+    encoded, for output of any size: nothing is decoded to ``str`` unless
+    it needs escaping, and no piece is the size of the whole. Output with
+    nothing to escape (the usual case) is one piece, as it is."""
+    if len(text.translate(None, _JSON_SPECIAL)) == len(text):
+        return [b'"', text, b'"']
+    parts = [b'"']
+    for start in range(0, len(text), JSON_SLICE):
+        piece = text[start:start + JSON_SLICE]
+        if len(piece.translate(None, _JSON_SPECIAL)) == len(piece):
+            parts.append(piece)
+        elif piece.count(piece[:1]) == len(piece):
+            parts.append(_JSON_ESCAPES[piece[0]] * len(piece))
+        else:
+            # Latin-1 maps each byte to one character and back, so bytes of
+            # multi-byte sequences (all >= 0x80, never escaped) pass through.
+            parts.append(_encode_basestring(piece.decode("latin-1"))[1:-1].encode("latin-1"))
+    parts.append(b'"')
+    return parts
 
 
 def json_string(text: bytes) -> bytes:
-    """``text`` (UTF-8) as a JSON string, quotes included, as bytes, the
-    same as ``json.dumps(text.decode(), ensure_ascii=False)``. For command
-    output of any size: output with nothing to escape (the usual case) is
-    copied as it is, instead of being decoded, walked by the encoder and
-    encoded again."""
-    if len(text.translate(None, _JSON_SPECIAL)) == len(text):
-        return b'"' + text + b'"'
-    return json.dumps(text.decode("utf-8"), ensure_ascii=False).encode("utf-8")
+    """`json_string_parts` joined."""
+    return b"".join(json_string_parts(text))
 
 
 def encode(message: Mapping[str, Json]) -> str:

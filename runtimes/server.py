@@ -30,7 +30,7 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from execguard import __version__
@@ -46,7 +46,7 @@ __all__ = ["AppServer", "Connection", "Send"]
 
 # Sends one encoded message; raises when the peer is gone.
 Send = Callable[[str], Awaitable[None]]
-SendLine = Callable[[bytes], Awaitable[None]]
+SendLine = Callable[[Sequence[bytes]], Awaitable[None]]
 
 METHOD_NOT_FOUND = -32601
 _SANDBOX_PREFIX = "invalid sandbox policy: "
@@ -94,8 +94,9 @@ class AppServer:
         """A new connection; ``on_broken`` is called once if sending fails
         (the peer stopped reading for good), so the transport can end it.
         ``send_line``, if the transport has one, sends a message already
-        encoded as ASCII JSON ending in a newline (output deltas: no
-        re-encoding of megabytes of base64)."""
+        encoded as UTF-8 JSON ending in a newline, in pieces that must go
+        out together (output deltas: no re-encoding of megabytes of base64;
+        buffered responses: no copy of the whole)."""
         connection = Connection(self, send, on_broken, send_line)
         self.connections.add(connection)
         return connection
@@ -266,14 +267,15 @@ class Connection:
             # Free the id before answering: a client may reuse it as soon as
             # it has read the response.
             self._forget(command)
-            # The response as bytes, written directly: buffered output can be
-            # hundreds of megabytes (`CommandExecResponse` is the same shape).
-            line = b"".join((
+            # The response as pieces of bytes, written one after the other:
+            # buffered output can be hundreds of megabytes, six times that
+            # escaped (`CommandExecResponse` is the same shape).
+            line = [
                 b'{"id":', json.dumps(request_id).encode("ascii"),
                 b',"result":{"exitCode":%d,"stdout":' % result.exit_code,
-                protocol.json_string(_utf8(result.stdout)),
-                b',"stderr":', protocol.json_string(_utf8(result.stderr)),
-                b'}}\n'))
+                *protocol.json_string_parts(_utf8(result.stdout)),
+                b',"stderr":', *protocol.json_string_parts(_utf8(result.stderr)),
+                b'}}\n']
             if not self._closed:
                 try:
                     await self._send_line(line)
@@ -311,9 +313,9 @@ class Connection:
         async def sink(stream: str, data: bytes, cap_reached: bool) -> None:
             if self._closed:
                 return
-            line = b"".join((head, streams.get(stream, streams["stdout"]),
-                             binascii.b2a_base64(data, newline=False), capped[cap_reached],
-                             b"%d}\n" % int(time.time() * 1000)))
+            line = (b"".join((head, streams.get(stream, streams["stdout"]),
+                              binascii.b2a_base64(data, newline=False), capped[cap_reached],
+                              b"%d}\n" % int(time.time() * 1000))),)
             try:
                 await self._send_line(line)
             except Exception:
@@ -433,8 +435,8 @@ class Connection:
         if self._on_broken is not None:
             self._on_broken()
 
-    async def _line_as_text(self, line: bytes) -> None:
-        await self._send_raw(line[:-1].decode("ascii"))
+    async def _line_as_text(self, line: Sequence[bytes]) -> None:
+        await self._send_raw(b"".join(line)[:-1].decode("utf-8"))
 
     async def _send_result(self, request_id: RequestId, result: Json) -> None:
         await self._send({"id": request_id, "result": result})

@@ -28,7 +28,7 @@ import os
 import stat
 import sys
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -149,7 +149,7 @@ async def _stdin_reader(fd: int) -> Callable[[], Awaitable[bytes]]:
     return chunks.get
 
 
-async def _stdout_writer(fd: int) -> tuple[Callable[[bytes], Awaitable[None]],
+async def _stdout_writer(fd: int) -> tuple[Callable[[Sequence[bytes]], Awaitable[None]],
                                            Callable[[], Awaitable[None]]]:
     """``(send, close)`` for stdout."""
     loop = asyncio.get_running_loop()
@@ -162,12 +162,17 @@ async def _stdout_writer(fd: int) -> tuple[Callable[[bytes], Awaitable[None]],
         with contextlib.suppress(OSError):
             fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_BYTES)
         writer = asyncio.StreamWriter(transport, flow, None, loop)
+        # A message's pieces go out together, each once there is room: a
+        # response of a gigabyte is never copied whole into the buffer.
+        whole_messages = asyncio.Lock()
 
-        async def send(data: bytes) -> None:
-            if transport.is_closing():
-                raise ConnectionResetError("stdout is closed")
-            writer.write(data)
-            await writer.drain()
+        async def send(parts: Sequence[bytes]) -> None:
+            async with whole_messages:
+                for part in parts:
+                    if transport.is_closing():
+                        raise ConnectionResetError("stdout is closed")
+                    writer.write(part)
+                    await writer.drain()
 
         async def close() -> None:
             writer.close()
@@ -176,10 +181,11 @@ async def _stdout_writer(fd: int) -> tuple[Callable[[bytes], Awaitable[None]],
 
         return send, close
 
-    async def send_blocking(data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
+    async def send_blocking(parts: Sequence[bytes]) -> None:
+        for part in parts:
+            view = memoryview(part)
+            while view:
+                view = view[os.write(fd, view):]
 
     async def nothing() -> None:
         return None
@@ -224,7 +230,7 @@ async def serve_stdio(server: AppServer, shutdown: Shutdown) -> None:
     broken = asyncio.Event()
 
     async def send(text: str) -> None:
-        await write(text.encode("utf-8") + b"\n")
+        await write((text.encode("utf-8") + b"\n",))
 
     connection = server.connect(send, on_broken=broken.set, send_line=write)
     reading = asyncio.create_task(_feed_lines(read, connection))

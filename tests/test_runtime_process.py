@@ -31,6 +31,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from execguard.runtimes import process as process_module
 from execguard.runtimes import sandboxing
 from execguard.runtimes.api import (
     DEFAULT_OUTPUT_CAP,
@@ -442,6 +443,26 @@ def test_tty_close_stdin_ends_cat() -> None:
     assert outcome.result.exit_code == 0
     assert outcome.streamed("stdout").startswith(b"abc\r\nabc\r\n")
     assert outcome.elapsed < 3
+
+
+@pytest.mark.parametrize("copiers", [True, False], ids=["copiers", "loop-reads-pty"])
+def test_tty_output_beyond_the_pty_buffer_arrives_whole(
+        copiers: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Megabytes through a PTY (which holds ~4 KiB), byte for byte, with the
+    `cat` copiers and without them (no `cat` on PATH: the loop reads the PTY)."""
+    if not copiers:
+        monkeypatch.setattr(process_module, "_CAT", "")
+    size = 3 * 1024 * 1024 + 7
+    script = f"head -c {size} /dev/urandom | od -An -v -tx1 | tr -d ' \\n'; printf END"
+
+    async def scenario(process: RunningProcess, out: Recorder) -> None:
+        await out.wait_for(b"END")
+
+    outcome = execute(sh(script, tty=True, stream_output=True, output_cap=None), scenario)
+    text = outcome.streamed("stdout")
+    assert outcome.result.exit_code == 0
+    assert text.endswith(b"END") and len(text) == 2 * size + 3
+    assert set(text[:-3]) <= set(b"0123456789abcdef")
 
 
 def test_tty_streaming_cap() -> None:
