@@ -902,6 +902,21 @@ def test_websocket_many_concurrent_clients(ws_server: WsServer) -> None:
             ws.close()
 
 
+def test_websocket_buffered_output_keeps_text_and_escapes(ws_server: WsServer) -> None:
+    """Buffered responses go out as UTF-8 text frames: non-ASCII output,
+    control characters and invalid bytes arrive as the stdio transport
+    sends them."""
+    ws = WsClient(ws_server.url)
+    try:
+        ws.initialize()
+        script = "printf 'h\\303\\251\\000\\377 \\342\\202\\254\\n'; printf 'e\\t' >&2"
+        result = ws.run(["sh", "-c", script])["result"]
+        assert result == {"exitCode": 0, "stdout": "h\u00e9\u0000\ufffd \u20ac\n",
+                          "stderr": "e\t"}
+    finally:
+        ws.close()
+
+
 def _handshake(url: str, **kwargs: Any) -> None:
     with connect(url, **kwargs):
         pass
