@@ -40,6 +40,10 @@ class ExecSpec:
     output_cap: int | None = DEFAULT_OUTPUT_CAP
     timeout_ms: int | None = DEFAULT_TIMEOUT_MS
     size: tuple[int, int] | None = None
+    # From the sandbox (`execguard.sandbox.Confinement`): fds the child
+    # inherits, and code run in the child right before exec (system calls only).
+    pass_fds: tuple[int, ...] = ()
+    preexec: Callable[[], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -75,10 +79,13 @@ class ControlError(Exception):
 
 @dataclass
 class SandboxRequest:
-    """What the sandbox layer needs to wrap a command (issue 5 supplies
-    the backends): the policy as the client sent it (Codex JSON shape) or
-    ``None`` for the server's default, the command's cwd, and its env."""
+    """What the sandbox layer needs to wrap a command: the policy as the
+    client sent it (Codex JSON shape) or ``None`` for the server's default,
+    the command's cwd, its env, whether it gets a PTY, and optionally
+    which backend to use."""
 
     policy: dict[str, object] | None
     cwd: str
     env: dict[str, str] = field(default_factory=dict)
+    tty: bool = False
+    backend: str | None = None

@@ -332,7 +332,16 @@ def _popen(
     stdout: int,
     stderr: int,
     preexec: Callable[[], None] | None,
+    sandbox_preexec: Callable[[], None] | None = None,
+    pass_fds: Sequence[int] = (),
 ) -> subprocess.Popen[bytes]:
+    if sandbox_preexec is not None:
+        # The sandbox's part runs last, after the session is made (Popen
+        # makes it before any preexec_fn when we do not).
+        preexec = _chain(preexec, sandbox_preexec)
+        start_new_session = preexec is sandbox_preexec
+    else:
+        start_new_session = preexec is None
     try:
         return subprocess.Popen(
             list(argv),
@@ -344,9 +353,10 @@ def _popen(
             env=dict(env),
             close_fds=True,
             restore_signals=True,
-            # Without a preexec_fn, Popen makes the new session itself.
-            start_new_session=preexec is None,
+            # Without a preexec_fn of ours, Popen makes the new session itself.
+            start_new_session=start_new_session,
             preexec_fn=preexec,
+            pass_fds=tuple(pass_fds),
         )
     except OSError as err:
         raise SpawnError(_SPAWN_FAILED + _rust_io_error(err)) from err
@@ -372,6 +382,18 @@ def _grow_pipe(fd: int) -> None:
     /proc/sys/fs/pipe-max-size (1 MiB by default); failure is harmless."""
     with contextlib.suppress(OSError):
         fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_BYTES)
+
+
+def _chain(first: Callable[[], None] | None,
+           then: Callable[[], None]) -> Callable[[], None]:
+    if first is None:
+        return then
+
+    def both() -> None:
+        first()
+        then()
+
+    return both
 
 
 def _launch_pipes(spec: ExecSpec) -> _Launch:
@@ -401,6 +423,8 @@ def _launch_pipes(spec: ExecSpec) -> _Launch:
             stdout=out_write,
             stderr=err_write,
             preexec=_pipe_preexec if _needs_signal_reset() else None,
+            sandbox_preexec=spec.preexec,
+            pass_fds=spec.pass_fds,
         )
     except BaseException:
         _close_all(parent_ends)
@@ -494,6 +518,8 @@ def _launch_pty(spec: ExecSpec) -> _Launch:
             stdout=slave,
             stderr=slave,
             preexec=_tty_preexec,
+            sandbox_preexec=spec.preexec,
+            pass_fds=spec.pass_fds,
         )
     except BaseException:
         _close_all([master])

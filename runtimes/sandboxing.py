@@ -1,45 +1,30 @@
-"""Choose how a command is confined, from the client's ``sandboxPolicy``.
+"""Confine a command as the client's ``sandboxPolicy`` asks.
 
-The sandbox itself is pluggable: a :class:`SandboxBackend` turns an argv
-into a wrapped argv (``bwrap ... -- argv``) and env; backends register
-with :func:`register_backend` (the Linux backend comes with the sandbox
-issue). :func:`prepare` validates the policy (Codex's JSON shapes, see
-``CommandExecParams.json``) and picks what to run.
+:func:`prepare` validates the policy with the reference's error texts
+(Codex's JSON shapes, see ``CommandExecParams.json``), then asks
+:mod:`execguard.sandbox` for a :class:`~execguard.sandbox.Confinement`:
+what to spawn instead of the command (``bwrap ... -- argv``, or the argv
+with code to run before exec), which the runtime closes once the command
+has ended.
 
 Fail closed: only ``dangerFullAccess`` (the client asked for no sandbox)
 and ``externalSandbox`` (someone else's sandbox; Codex enforces nothing
 then) run the command as is. ``readOnly``, ``workspaceWrite`` and no
-policy at all (the server's default, read-only) need a backend that
-supports the policy, or the request fails with
-:class:`SandboxUnavailable`, whose message is the server's error text
-(``invalid sandbox policy: ...``).
-
-Environment marker, as the reference sets it: ``externalSandbox`` with
-restricted network (its default) adds ``CODEX_SANDBOX_NETWORK_DISABLED=1``
-(observed on 0.169.0 even though nothing is enforced); backends set it for
-their own restricted policies.
+policy at all (the server's default, read-only) need a backend that works
+on this machine, or the request fails with :class:`SandboxUnavailable`,
+whose message is the server's error text (``invalid sandbox policy: ...``).
 """
 
 from __future__ import annotations
 
 import os
-from typing import Protocol
 
+from .. import sandbox
+from ..sandbox import Confinement, confine, parse_policy
 from .api import SandboxRequest
 from .protocol import describe_unexpected
 
-__all__ = [
-    "NETWORK_DISABLED_ENV",
-    "SandboxBackend",
-    "SandboxUnavailable",
-    "normalize_policy",
-    "prepare",
-    "register_backend",
-    "registered_backends",
-    "unregister_backend",
-]
-
-NETWORK_DISABLED_ENV = "CODEX_SANDBOX_NETWORK_DISABLED"
+__all__ = ["SandboxUnavailable", "normalize_policy", "prepare"]
 
 # Declaration order of Codex's `SandboxPolicy` enum (serde lists it so).
 _VARIANTS = ("dangerFullAccess", "readOnly", "externalSandbox", "workspaceWrite")
@@ -49,43 +34,6 @@ _PREFIX = "invalid sandbox policy: "
 class SandboxUnavailable(Exception):
     """The policy is malformed or cannot be enforced here; ``str()`` is the
     error message the server returns (``invalid sandbox policy: ...``)."""
-
-
-class SandboxBackend(Protocol):
-    """Something that can confine a command (bubblewrap, Seatbelt, ...)."""
-
-    name: str
-
-    def supports(self, policy: dict[str, object]) -> bool:
-        """Whether this backend can enforce ``policy`` (normalized: every
-        field present) on this machine."""
-        ...
-
-    def wrap(self, argv: list[str], request: SandboxRequest) -> tuple[list[str], dict[str, str]]:
-        """The argv and complete env to spawn instead of ``argv``;
-        ``request.policy`` is normalized."""
-        ...
-
-
-_backends: list[SandboxBackend] = []
-
-
-def register_backend(backend: SandboxBackend) -> None:
-    """Add a backend; one with the same name is replaced in place. The
-    first registered backend that supports a policy is used."""
-    for index, existing in enumerate(_backends):
-        if existing.name == backend.name:
-            _backends[index] = backend
-            return
-    _backends.append(backend)
-
-
-def unregister_backend(name: str) -> None:
-    _backends[:] = [backend for backend in _backends if backend.name != name]
-
-
-def registered_backends() -> list[SandboxBackend]:
-    return list(_backends)
 
 
 # -- validation ----------------------------------------------------------------------
@@ -156,29 +104,13 @@ def normalize_policy(policy: dict[str, object] | None, cwd: str | None = None) -
 # -- choosing ------------------------------------------------------------------------
 
 
-def prepare(argv: list[str], request: SandboxRequest) -> tuple[list[str], dict[str, str]]:
-    """The argv and complete env to spawn for ``argv`` under
-    ``request.policy``; raises :class:`SandboxUnavailable` rather than run
-    unconfined a command that asked for a sandbox."""
+def prepare(argv: list[str], request: SandboxRequest) -> Confinement:
+    """What to spawn for ``argv`` under ``request.policy``; raises
+    :class:`SandboxUnavailable` rather than run unconfined a command that
+    asked for a sandbox."""
     policy = normalize_policy(request.policy, request.cwd)
-    kind = policy["type"]
-    if kind == "dangerFullAccess":
-        return list(argv), dict(request.env)
-    if kind == "externalSandbox":
-        env = dict(request.env)
-        if policy["networkAccess"] == "restricted":
-            env[NETWORK_DISABLED_ENV] = "1"
-        return list(argv), env
-    for backend in _backends:
-        if backend.supports(policy):
-            normalized = SandboxRequest(policy=policy, cwd=request.cwd, env=dict(request.env))
-            return backend.wrap(list(argv), normalized)
-    reason = (
-        "execguard's Linux sandbox is not installed"
-        if not _backends
-        else "no registered backend supports it"
-    )
-    raise _invalid(
-        f"no sandbox backend is available for {kind} on this machine ({reason}); "
-        "use dangerFullAccess to run without a sandbox"
-    )
+    try:
+        return confine(argv, parse_policy(policy), request.cwd, request.env,
+                       backend=request.backend, tty=request.tty)
+    except sandbox.SandboxUnavailable as error:
+        raise _invalid(f"{error}; use dangerFullAccess to run without a sandbox") from None

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 
 from execguard import __version__
 
+from ..sandbox import Confinement
 from . import protocol
 from .api import ControlError, ExecSpec, SandboxRequest, SpawnError
 from .decode import bytes_to_text
@@ -228,8 +229,8 @@ class Connection:
         # policy, after the parameter checks, so that a request is told
         # about its own mistakes first whatever this machine can enforce.
         try:
-            argv, env = prepare(plan.argv, SandboxRequest(plan.sandbox_policy, plan.cwd,
-                                                          plan.env))
+            confinement = prepare(plan.argv, SandboxRequest(plan.sandbox_policy, plan.cwd,
+                                                            plan.env, tty=plan.tty))
         except SandboxUnavailable as error:
             message = str(error)
             if not message.startswith(_SANDBOX_PREFIX):
@@ -237,19 +238,26 @@ class Connection:
             raise invalid_request(message) from None
         except Exception as error:
             raise internal_error(f"exec failed: {error}") from None
-        protocol.check_process_id(plan)
-        if plan.process_id is not None and plan.process_id in self._registry:
-            raise invalid_request(protocol.duplicate_id_message(plan.process_id))
-        spec = ExecSpec(argv=argv, cwd=plan.cwd, env=env, tty=plan.tty,
+        try:
+            protocol.check_process_id(plan)
+            if plan.process_id is not None and plan.process_id in self._registry:
+                raise invalid_request(protocol.duplicate_id_message(plan.process_id))
+        except BaseException:
+            confinement.close()
+            raise
+        spec = ExecSpec(argv=confinement.argv, cwd=plan.cwd, env=confinement.env, tty=plan.tty,
                         stream_stdin=plan.stream_stdin, stream_output=plan.stream_output,
-                        output_cap=plan.output_cap, timeout_ms=plan.timeout_ms, size=plan.size)
+                        output_cap=plan.output_cap, timeout_ms=plan.timeout_ms, size=plan.size,
+                        pass_fds=confinement.pass_fds, preexec=confinement.preexec)
         command = _Command(plan.process_id, plan.stream_stdin,
                            asyncio.get_running_loop().create_future())
         if command.process_id is not None:
             self._registry[command.process_id] = command
-        self._commands[command] = asyncio.create_task(self._run(command, request_id, spec))
+        self._commands[command] = asyncio.create_task(
+            self._run(command, request_id, spec, confinement))
 
-    async def _run(self, command: _Command, request_id: RequestId, spec: ExecSpec) -> None:
+    async def _run(self, command: _Command, request_id: RequestId, spec: ExecSpec,
+                   confinement: Confinement) -> None:
         try:
             sink = None
             if spec.stream_output:
@@ -290,6 +298,7 @@ class Connection:
             self._forget(command)
             await self._send_error(request_id, internal_error(f"exec failed: {error}"))
         finally:
+            confinement.close()
             self._forget(command)
             self._commands.pop(command, None)
 

@@ -483,13 +483,18 @@ def test_exec_checks_with_experimental_api(client: StdioClient) -> None:
     assert code == -32600 and message.startswith("invalid permission profile: ")
 
 
-def test_missing_sandbox_policy_fails_closed(shared: StdioClient, tmp_path: Path) -> None:
+def test_missing_sandbox_policy_means_read_only(shared: StdioClient, tmp_path: Path) -> None:
+    """No policy is the server's default, read-only with the network off:
+    the command runs, confined (the reference's default too)."""
     marker = tmp_path / "ran"
     for policy in ({}, {"sandboxPolicy": None}, {"sandboxPolicy": {"type": "readOnly"}}):
-        code, message = shared.error(
-            "command/exec", {"command": ["touch", str(marker)], **policy}) or (0, "")
-        assert code == -32600 and message.startswith("invalid sandbox policy: ")
+        result = shared.result("command/exec", {"command": ["touch", str(marker)], **policy})
+        assert result["exitCode"] == 1
+        assert result["stderr"] == (f"touch: cannot touch '{marker}': Read-only file system\n")
     assert not marker.exists()
+    result = shared.result("command/exec",
+                           {"command": ["sh", "-c", "echo $CODEX_SANDBOX_NETWORK_DISABLED"]})
+    assert result["stdout"] == "1\n"
 
 
 # -- control calls (spec §8) ---------------------------------------------------------

@@ -855,34 +855,41 @@ def test_no_fd_or_process_left_after_a_batch() -> None:
 # -- sandbox policy chooser ----------------------------------------------------------
 
 
-class FakeBackend:
-    name = "fake"
-
-    def supports(self, policy: dict[str, object]) -> bool:
-        return policy["type"] == "workspaceWrite"
-
-    def wrap(self, argv: list[str], request: SandboxRequest) -> tuple[list[str], dict[str, str]]:
-        assert isinstance(request.policy, dict)
-        return ["wrapper", json.dumps(request.policy), "--", *argv], dict(request.env, W="1")
-
-
 def test_sandbox_unconfined_only_when_asked() -> None:
     request = SandboxRequest(policy={"type": "dangerFullAccess"}, cwd="/", env={"A": "1"})
-    assert sandboxing.prepare(["ls"], request) == (["ls"], {"A": "1"})
+    confinement = sandboxing.prepare(["ls"], request)
+    assert (confinement.argv, confinement.env, confinement.backend) == (["ls"], {"A": "1"}, None)
     external = SandboxRequest(policy={"type": "externalSandbox"}, cwd="/", env={})
-    assert sandboxing.prepare(["ls"], external) == (["ls"], {"CODEX_SANDBOX_NETWORK_DISABLED": "1"})
+    confinement = sandboxing.prepare(["ls"], external)
+    assert (confinement.argv, confinement.env) == (["ls"], {"CODEX_SANDBOX_NETWORK_DISABLED": "1"})
     enabled = replace(external, policy={"type": "externalSandbox", "networkAccess": "enabled"})
-    assert sandboxing.prepare(["ls"], enabled) == (["ls"], {})
+    assert sandboxing.prepare(["ls"], enabled).env == {}
+    # No policy is the server's default: read-only, confined.
     policies: list[dict[str, object] | None] = [
-        None,
-        {"type": "readOnly"},
-        {"type": "workspaceWrite"},
-    ]
+        None, {"type": "readOnly"}, {"type": "workspaceWrite"}]
+    for policy in policies:
+        with sandboxing.prepare(["ls"], SandboxRequest(policy=policy, cwd="/")) as confined:
+            assert confined.backend == "bubblewrap"
+            assert confined.argv[0].endswith("bwrap") and confined.argv[-2:] == ["--", "ls"]
+
+
+def test_sandbox_fails_closed_without_a_working_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    from execguard.sandbox import selection
+    from execguard.sandbox.bwrap import BwrapBackend
+
+    monkeypatch.setattr(selection, "_backends",
+                        lambda: {"bubblewrap": BwrapBackend("/nonexistent/bwrap")})
+    policies: list[dict[str, object] | None] = [
+        None, {"type": "readOnly"}, {"type": "workspaceWrite"}]
     for policy in policies:
         with pytest.raises(sandboxing.SandboxUnavailable) as failure:
             sandboxing.prepare(["ls"], SandboxRequest(policy=policy, cwd="/"))
-        assert str(failure.value).startswith("invalid sandbox policy: no sandbox backend")
-        assert "use dangerFullAccess" in str(failure.value)
+        message = str(failure.value)
+        assert message.startswith("invalid sandbox policy: no sandbox can enforce")
+        assert "bubblewrap: bubblewrap could not be run" in message
+        assert message.endswith("use dangerFullAccess to run without a sandbox")
+    with pytest.raises(sandboxing.SandboxUnavailable, match="unknown sandbox backend 'x'"):
+        sandboxing.prepare(["ls"], SandboxRequest(policy=None, cwd="/", backend="x"))
 
 
 def test_sandbox_policy_validation() -> None:
@@ -898,28 +905,3 @@ def test_sandbox_policy_validation() -> None:
         sandboxing.normalize_policy({"type": "readOnly", "networkAccess": "yes"})
 
 
-def test_sandbox_backend_is_used_when_it_supports_the_policy() -> None:
-    sandboxing.register_backend(FakeBackend())
-    try:
-        argv, env = sandboxing.prepare(
-            ["ls"],
-            SandboxRequest(
-                policy={"type": "workspaceWrite", "writableRoots": ["sub"]},
-                cwd="/work",
-                env={"A": "1"},
-            ),
-        )
-        assert argv[0] == "wrapper" and argv[-2:] == ["--", "ls"]
-        assert json.loads(argv[1]) == {
-            "type": "workspaceWrite",
-            "writableRoots": ["/work/sub"],
-            "networkAccess": False,
-            "excludeTmpdirEnvVar": False,
-            "excludeSlashTmp": False,
-        }
-        assert env == {"A": "1", "W": "1"}
-        with pytest.raises(sandboxing.SandboxUnavailable, match="no registered backend"):
-            sandboxing.prepare(["ls"], SandboxRequest(policy={"type": "readOnly"}, cwd="/"))
-    finally:
-        sandboxing.unregister_backend("fake")
-    assert sandboxing.registered_backends() == []

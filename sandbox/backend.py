@@ -1,0 +1,78 @@
+"""What every sandbox backend gives the runtime: a :class:`Confinement`.
+
+A backend (bubblewrap, Landlock, Seatbelt) turns a command and a policy into
+what to spawn instead: an argv and a complete environment, plus what the
+spawn needs beyond that (fds to pass, code to run in the child before
+``exec``) and what to undo once the command is over (close the seccomp
+memfd, remove mount points bubblewrap had to create). The runtime knows
+nothing else of sandboxes, and backends nothing of processes beyond this.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from .policy import SandboxPolicy
+
+__all__ = ["Confinement", "SandboxBackend", "SandboxUnavailable"]
+
+
+class SandboxUnavailable(Exception):
+    """The policy cannot be enforced here; the command must not run. The
+    message says why and what would help."""
+
+
+@dataclass
+class Confinement:
+    """How to start one command under a sandbox (or none).
+
+    ``backend`` is ``None`` when nothing confines the command
+    (``dangerFullAccess``, ``externalSandbox``). ``preexec`` runs in the
+    child between fork and exec and may only make system calls.
+    :meth:`close` must be called once the command has ended (also when it
+    could not start); it is idempotent.
+    """
+
+    argv: list[str]
+    env: dict[str, str]
+    backend: str | None
+    pass_fds: tuple[int, ...] = ()
+    preexec: Callable[[], None] | None = None
+    explanation: list[str] = field(default_factory=list)
+    _cleanups: list[Callable[[], None]] = field(default_factory=list, repr=False)
+
+    def on_close(self, cleanup: Callable[[], None]) -> None:
+        self._cleanups.append(cleanup)
+
+    def close(self) -> None:
+        cleanups, self._cleanups = self._cleanups, []
+        for cleanup in reversed(cleanups):
+            with contextlib.suppress(Exception):
+                cleanup()
+
+    def __enter__(self) -> Confinement:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+class SandboxBackend(Protocol):
+    """One way of confining commands on this machine."""
+
+    name: str
+
+    def unavailable_reason(self) -> str | None:
+        """Why this backend cannot work here (probed once), or None."""
+        ...
+
+    def confine(self, argv: Sequence[str], policy: SandboxPolicy, cwd: str,
+                env: Mapping[str, str], *, tty: bool = False) -> Confinement:
+        """The command under ``policy`` (readOnly or workspaceWrite);
+        raises :class:`SandboxUnavailable` if it cannot be enforced.
+        ``tty``: the command runs on a PTY of its own (as its session's
+        controlling terminal)."""
+        ...
