@@ -17,6 +17,8 @@ Commands:
   execpolicy decide  Decide a command: rules, heuristics, approval and sandbox policy
   execpolicy test    Check a JSONL corpus of commands against expected decisions
   app-server         Run the command/exec JSON-RPC server (stdio or WebSocket)
+  debug sandbox      Run a command under the sandbox and report what it denied
+  sandbox doctor     Report which sandbox backends work here, and why not
 
 Options:
   -h, --help     Print help
@@ -58,6 +60,18 @@ def main(argv: list[str] | None = None) -> int:
         from execguard.runtimes.cli import main as app_server_main
 
         return app_server_main(args[1:])
+    if args[:2] == ["debug", "sandbox"]:
+        from execguard.sandbox.cli import debug_main
+
+        return debug_main(args[2:])
+    if args[:2] == ["sandbox", "doctor"]:
+        from execguard.sandbox.cli import doctor_main
+
+        return doctor_main(args[2:])
+    if args[:1] in (["debug"], ["sandbox"]):
+        needed = "sandbox" if args[0] == "debug" else "doctor"
+        sys.stderr.write(f"error: 'execguard {args[0]}' requires a subcommand: {needed}\n")
+        return 2
     if args[:1] == ["execpolicy"]:
         sys.stderr.write("error: 'execguard execpolicy' requires a subcommand: check, rules, "
                          "trust, decide or test\n")
