@@ -14,6 +14,7 @@ The argv, in order (later mounts go on top of earlier ones)::
     bwrap --new-session --die-with-parent
           --unshare-user --unshare-pid --unshare-ipc [--unshare-net]
           --ro-bind / /  --dev /dev  --proc /proc
+          --ro-bind /proc/sys /proc/sys  --ro-bind-try /proc/sysrq-trigger ...
           --bind ROOT ROOT ...            writable roots, parents first
           --ro-bind P P ...               protected paths, after every root
           --cap-drop ALL --seccomp FD --chdir CWD -- COMMAND...
@@ -22,7 +23,17 @@ Protected paths that do not exist yet get an empty directory on the host as
 their mount point (bwrap needs one), so that inside the sandbox they are an
 empty read-only directory, as in the reference (``mkdir .codex``: *File
 exists*); we create those directories ourselves and remove them after the
-run if they are still empty and no other run of this process uses them.
+run if they are still empty and no other run uses them (in this process or
+another: see ``_Placeholders``).
+A protected name that is a symbolic link cannot be covered by a mount (bwrap
+mounts on its target, and the link could be replaced): confine refuses it.
+
+The fresh ``/proc`` gets ``/proc/sys`` (and ``/proc/sysrq-trigger``) bound
+read-only on top. bwrap only covers them when they look writable to it, and
+``/proc/sys`` is a ``0555`` directory; but its files check the caller's uid,
+not capabilities, and run by root the sandbox's uid 0 *is* the host's root:
+without the cover a command could rewrite host sysctls
+(``kernel/core_pattern``: a program the kernel runs as root on the host).
 
 ``--new-session`` stops a command from pushing keystrokes (``TIOCSTI``) into
 a terminal it inherited; it is left out for a command on its own PTY
@@ -31,12 +42,17 @@ a terminal it inherited; it is left out for a command on its own PTY
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import fcntl
+import hashlib
 import os
 import shutil
+import stat
 import subprocess
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from functools import partial
 
 from .backend import Confinement, SandboxUnavailable
@@ -52,6 +68,13 @@ _PROBE_TIMEOUT_S = 10
 # bwrap's own messages when /proc cannot be mounted (containers): the
 # sandbox then runs without a fresh /proc, as the reference's --no-proc.
 _PROC_FAILURES = ("Can't mount proc", "/newroot/proc")
+# A placeholder nobody uses any more stays this long before it is removed:
+# an agent's commands come in bursts, and creating and removing a dozen
+# directories costs a few milliseconds per command.
+PLACEHOLDER_LINGER_S = 2.0
+# Kept read-only on top of the fresh /proc (see the module docstring).
+_PROC_COVERS = ("--ro-bind", "/proc/sys", "/proc/sys",
+                "--ro-bind-try", "/proc/sysrq-trigger", "/proc/sysrq-trigger")
 
 
 def find_bwrap() -> str | None:
@@ -64,27 +87,69 @@ def find_bwrap() -> str | None:
 
 class _Placeholders:
     """Empty directories created as mount points for missing protected
-    paths, counted per path so that concurrent runs share them."""
+    paths, shared by concurrent runs and removed by the last one.
 
-    def __init__(self) -> None:
+    Within this process, a count per path. Across processes (two servers,
+    a server and the CLI: all use ``/tmp`` and may share a workspace), a
+    registry of lock files, one per placeholder, in a private directory
+    under ``/dev/shm`` (no sandbox sees it: each has a ``/dev`` of its
+    own). A process using a placeholder holds a shared POSIX record lock
+    on its record (a process's, not inherited by the children it forks);
+    the one that releases it last (an exclusive lock then succeeds)
+    removes the directory. A placeholder left behind by a process that
+    died is adopted and removed by the next run that needs it, and each
+    process sweeps such leftovers once when it first uses the registry
+    (records nobody holds: their placeholder, if still empty, and the
+    record are removed). Without a usable
+    registry, placeholders are only shared within this process (another
+    process's placeholder is bound as it is, and may go away under it)."""
+
+    def __init__(self, registry: str | None = None, linger: float = PLACEHOLDER_LINGER_S
+                 ) -> None:
         self._lock = threading.Lock()
         self._users: dict[str, int] = {}
+        self._holds: dict[str, int] = {}  # path -> its record, locked shared
+        # Unused placeholders kept until their deadline (see PLACEHOLDER_LINGER_S).
+        self._idle: dict[str, float] = {}
+        self._linger = linger
+        self._wake = threading.Condition(self._lock)
+        self._reaper: threading.Thread | None = None
+        self._swept = False
+        self._registry = registry if registry is not None else (
+            f"/dev/shm/execguard-placeholders-{os.getuid()}")
 
     def acquire(self, path: str) -> bool:
-        """Make sure ``path`` exists as a mount point; True if we own a
-        count on it (it is ours to remove later)."""
+        """Make sure ``path`` exists as a mount point; True if we hold a
+        count on it (to give back with :meth:`release`)."""
         with self._lock:
             if path in self._users:
                 self._users[path] += 1
                 return True
-            try:
-                os.mkdir(path, 0o555)
-            except FileExistsError:
-                return False  # someone else's (or a race): bound as it is
-            except OSError as error:
-                raise SandboxUnavailable(
-                    f"cannot create the mount point that keeps {path} read-only: "
-                    f"{error.strerror}") from None
+            if self._idle.pop(path, None) is not None:
+                if os.path.isdir(path):
+                    self._users[path] = 1
+                    return True
+                self._remove(path)  # gone meanwhile: start afresh
+            with self._registry_locked() as registry:
+                record = _record(registry, path)
+                if os.path.lexists(path):
+                    if record is None or not _names(record, path):
+                        return False  # real metadata, or a mount point we cannot share
+                else:
+                    try:
+                        os.mkdir(path, 0o555)
+                    except FileExistsError:
+                        return False
+                    except OSError as error:
+                        raise SandboxUnavailable(
+                            f"cannot create the mount point that keeps {path} read-only: "
+                            f"{error.strerror}") from None
+                    if record is not None and not _write_record(record, path):
+                        record = None
+                if record is not None:
+                    hold = os.open(record, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+                    fcntl.lockf(hold, fcntl.LOCK_SH)
+                    self._holds[path] = hold
             self._users[path] = 1
             return True
 
@@ -95,11 +160,150 @@ class _Placeholders:
                 self._users[path] = count
                 return
             self._users.pop(path, None)
+            if self._linger > 0:
+                self._idle[path] = time.monotonic() + self._linger
+                self._start_reaper()
+                self._wake.notify()
+                return
+            self._remove(path)
+
+    def flush(self) -> None:
+        """Remove every lingering placeholder now (at exit)."""
+        with self._lock:
+            for path in list(self._idle):
+                del self._idle[path]
+                self._remove(path)
+
+    def _start_reaper(self) -> None:
+        if self._reaper is None or not self._reaper.is_alive():
+            self._reaper = threading.Thread(target=self._reap, name="execguard-placeholders",
+                                            daemon=True)
+            self._reaper.start()
+
+    def _reap(self) -> None:
+        with self._lock:
+            while True:
+                now = time.monotonic()
+                for path, deadline in list(self._idle.items()):
+                    if deadline <= now:
+                        del self._idle[path]
+                        with contextlib.suppress(OSError):
+                            self._remove(path)
+                if not self._idle:
+                    self._reaper = None
+                    return
+                self._wake.wait(max(min(self._idle.values()) - now, 0.01))
+
+    def _remove(self, path: str) -> None:
+        """Give up ``path`` (lock held): the last user removes it."""
+        hold = self._holds.pop(path, None)
+        with self._registry_locked() as registry:
+            if hold is not None:
+                os.close(hold)  # gives up our shared lock
+                record = _record(registry, path)
+                if record is None or not _unused(record):
+                    return  # another process still uses it
+                with contextlib.suppress(OSError):
+                    os.unlink(record)
             with contextlib.suppress(OSError):  # not empty any more, or gone: keep it
                 os.rmdir(path)
 
+    @contextlib.contextmanager
+    def _registry_locked(self) -> Iterator[str | None]:
+        """The registry directory, locked against other processes; None if
+        there is no usable one."""
+        fd = _open_registry_lock(self._registry)
+        if fd is None:
+            yield None
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if not self._swept:  # before this process holds any record
+                self._swept = True
+                _sweep(self._registry)
+            yield self._registry
+        finally:
+            os.close(fd)  # unlocks
+
+
+def _open_registry_lock(directory: str) -> int | None:
+    try:
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(directory, 0o700)
+        info = os.lstat(directory)
+        if (not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid()
+                or info.st_mode & 0o077):
+            return None  # not ours alone: do without
+        return os.open(os.path.join(directory, "lock"),
+                       os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    except OSError:
+        return None
+
+
+def _sweep(registry: str) -> None:
+    """Remove the records (and still-empty placeholders) of processes that
+    died while they held them."""
+    with contextlib.suppress(OSError):
+        for name in os.listdir(registry):
+            record = os.path.join(registry, name)
+            if len(name) != 64 or not _unused(record):
+                continue
+            with contextlib.suppress(OSError):
+                with open(record, "rb") as handle:
+                    path = os.fsdecode(handle.read())
+                if os.path.isabs(path):
+                    with contextlib.suppress(OSError):
+                        os.rmdir(path)
+                os.unlink(record)
+
+
+def _record(registry: str | None, path: str) -> str | None:
+    if registry is None:
+        return None
+    return os.path.join(registry, hashlib.sha256(os.fsencode(path)).hexdigest())
+
+
+def _write_record(record: str, path: str) -> bool:
+    try:
+        fd = os.open(record, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+                     | os.O_NOFOLLOW, 0o600)
+        try:
+            os.write(fd, os.fsencode(path))
+        finally:
+            os.close(fd)
+    except OSError:
+        return False
+    return True
+
+
+def _names(record: str, path: str) -> bool:
+    """Whether ``record`` says ``path`` is a placeholder."""
+    try:
+        with open(record, "rb") as handle:
+            return handle.read() == os.fsencode(path)
+    except OSError:
+        return False
+
+
+def _unused(record: str) -> bool:
+    """Whether no other process holds ``record`` (shared) any more."""
+    try:
+        fd = os.open(record, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:  # EAGAIN/EACCES: held
+        return False
+    finally:
+        os.close(fd)
+    return True
+
 
 _PLACEHOLDERS = _Placeholders()
+atexit.register(_PLACEHOLDERS.flush)
 
 
 class BwrapBackend:
@@ -163,6 +367,7 @@ class BwrapBackend:
         restricted = _network_restricted(policy)
         roots = (resolve_writable_roots(policy, cwd) if isinstance(policy, WorkspaceWrite)
                  else [])
+        _refuse_symlinked_protected_paths(roots)
         mode = NetworkSeccomp.RESTRICTED if restricted else NetworkSeccomp.VSOCK_ONLY
         program = filter_program(mode)
 
@@ -174,7 +379,7 @@ class BwrapBackend:
             args.append("--unshare-net")
         args += ["--ro-bind", "/", "/", "--dev", "/dev"]
         if self._mount_proc:
-            args += ["--proc", "/proc"]
+            args += ["--proc", "/proc", *_PROC_COVERS]
         mounts, placeholders = _root_mounts(roots)
         confinement_env = dict(env)
         if restricted:
@@ -199,22 +404,37 @@ class BwrapBackend:
         return confinement
 
 
+def _refuse_symlinked_protected_paths(roots: Sequence[WritableRoot]) -> None:
+    """Fail closed on a protected name that is a symbolic link: a mount
+    cannot cover a link (bwrap mounts on its target, or fails when the
+    target is absolute and outside the sandbox's root), so the link itself
+    would stay in the writable root, where the command could replace it
+    with a directory of its own (``rm .codex; mkdir .codex``)."""
+    for root in roots:
+        for path in root.read_only:
+            if os.path.islink(path):
+                raise SandboxUnavailable(
+                    f"bubblewrap cannot keep {path} read-only: it is a symbolic link "
+                    f"(to {os.readlink(path)}), which a mount cannot cover; replace it "
+                    "with a real directory or file")
+
+
 def _root_mounts(roots: Sequence[WritableRoot]) -> tuple[list[str], list[str]]:
     """The mount arguments for the writable roots and their protected
-    paths, and the protected paths that need a placeholder."""
+    paths, and the protected paths that may need a placeholder."""
     args: list[str] = []
     # Parents before children: a later bind of /tmp would hide the mounts
     # made earlier under /tmp/ws.
     for root in sorted(roots, key=lambda root: root.path.count("/")):
         args += ["--bind", root.path, root.path]
-    placeholders: list[str] = []
     protected = sorted({path for root in roots for path in root.read_only},
                        key=lambda path: path.count("/"))
     for path in protected:
-        if not os.path.lexists(path):
-            placeholders.append(path)
         args += ["--ro-bind", path, path]
-    return args, placeholders
+    # Every protected path is a candidate: one that exists now may be the
+    # placeholder of a concurrent run, which must count this run as a user
+    # too (or it would remove it, and the protection, when it ends first).
+    return args, protected
 
 
 def _explain(policy: SandboxPolicy, roots: Sequence[WritableRoot], args: Sequence[str],

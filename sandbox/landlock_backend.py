@@ -55,7 +55,8 @@ protected whether they exist or not), so in practice: ``touch <ws>/new``
 fails with ``EACCES``, ``touch <ws>/src/new`` works, and writing existing
 files anywhere in the root works. ``/tmp`` and ``$TMPDIR`` are the
 exception, so that ``mktemp`` works: there only protected names that exist
-count (bubblewrap also keeps the missing ones from being created), unless
+and are not empty directories count (bubblewrap also keeps the missing ones
+from being created), unless
 a workspace lies inside them, which splits them as above. The explanation
 lines say so per root.
 
@@ -130,6 +131,19 @@ def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 
+def _holds_something(path: str) -> bool:
+    """Whether ``path`` exists and is not an empty directory."""
+    if not os.path.lexists(path):
+        return False
+    if os.path.islink(path) or not os.path.isdir(path):
+        return True
+    try:
+        with os.scandir(path) as entries:
+            return next(entries, None) is not None
+    except OSError:
+        return True
+
+
 def plan_writable(roots: Sequence[WritableRoot], *, max_rules: int = MAX_RULES,
                   ) -> tuple[list[str], list[str], list[str]]:
     """The writable-rule paths for ``roots`` (see the module docstring).
@@ -141,10 +155,11 @@ def plan_writable(roots: Sequence[WritableRoot], *, max_rules: int = MAX_RULES,
     in them is writable). Raises :class:`SandboxUnavailable` beyond
     ``max_rules`` writable rules.
     """
-    # In /tmp and $TMPDIR only the protected names that exist count: a
-    # missing /tmp/.git would otherwise make every new file in /tmp fail.
+    # In /tmp and $TMPDIR only the protected names that hold something
+    # count: a missing /tmp/.git (or an empty one, such as bubblewrap's
+    # mount points) would otherwise make every new file in /tmp fail.
     protected = {path for root in roots for path in root.read_only
-                 if not root.temporary or os.path.lexists(path)}
+                 if not root.temporary or _holds_something(path)}
     writable: list[str] = []
     seen: set[str] = set()
     split: list[str] = []

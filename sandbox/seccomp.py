@@ -477,8 +477,13 @@ def filter_program(
     `arch` defaults to :func:`native_arch`. `allow_unix_sockets` only changes
     PROXY_ROUTED (``socket(AF_UNIX)`` allowed too); the other modes already
     allow AF_UNIX."""
-    spec = _arch(arch)
-    return _program(spec, _rules(mode, allow_unix_sockets))
+    return _cached_program(mode, arch or native_arch(), allow_unix_sockets)
+
+
+@functools.cache
+def _cached_program(mode: NetworkSeccomp, arch: str, allow_unix_sockets: bool) -> bytes:
+    # Assembled once per process and shape: a sandboxed command needs it every time.
+    return _program(_arch(arch), _rules(mode, allow_unix_sockets))
 
 
 # --- installation ------------------------------------------------------------
