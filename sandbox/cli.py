@@ -65,6 +65,8 @@ Options:
                              the current directory)
       --explain              First print how the command will be confined (mounts or Landlock
                              rules, seccomp) on stderr; without COMMAND, only print that
+      --platform <OS>        With --explain and no COMMAND: explain for another platform;
+                             `macos` prints the Seatbelt profile and sandbox-exec argv
       --json                 Instead of the summary lines, print one JSON object on stderr:
                              backend, policy, exit_code, denied, violation {reason, path}
   -h, --help                 Print help
@@ -129,6 +131,7 @@ class _DebugOptions:
     cd: str | None = None
     explain: bool = False
     json: bool = False
+    platform: str | None = None
     command: list[str] = field(default_factory=list)
     # The policy flags in the order given, for conflict messages.
     policy_flags: list[str] = field(default_factory=list)
@@ -137,7 +140,8 @@ class _DebugOptions:
 _FLAGS = {"--read-only", "--workspace-write", "--exclude-tmp", "--network", "--explain",
           "--json"}
 _VALUED = {"--policy": "<JSON>", "--writable-root": "<DIR>", "--backend": "<NAME>",
-           "--cd": "<DIR>"}
+           "--cd": "<DIR>", "--platform": "<OS>"}
+_PLATFORMS = ("linux", "macos")
 
 
 def _parse_debug(args: list[str]) -> _DebugOptions | None:
@@ -179,6 +183,8 @@ def _parse_debug(args: list[str]) -> _DebugOptions | None:
                 options.policy_flags.append(name)
             elif name == "--backend":
                 options.backend = value
+            elif name == "--platform":
+                options.platform = value
             else:
                 options.cd = value
         else:
@@ -188,6 +194,13 @@ def _parse_debug(args: list[str]) -> _DebugOptions | None:
     options.command = args[index:]
     if not options.command and not options.explain:
         raise UsageError("a COMMAND to run is required (or --explain alone)")
+    if options.platform is not None:
+        if options.platform not in _PLATFORMS:
+            raise UsageError(f"invalid value '{options.platform}' for '--platform <OS>' "
+                             f"[possible values: {', '.join(_PLATFORMS)}]")
+        if not options.explain or options.command:
+            raise UsageError("--platform only goes with --explain and no COMMAND (a command "
+                             "runs on this machine's own sandbox)")
     return options
 
 
@@ -480,6 +493,8 @@ def debug_main(args: list[str]) -> int:
     from . import SandboxUnavailable, backend_status, confine
 
     env = dict(os.environ)
+    if options.platform == "macos":
+        return _explain_seatbelt(policy, cwd, env)
     command = options.command
     if command and not _find_command(command[0], cwd, env):
         _note(f"{command[0]}: command not found")
@@ -510,6 +525,23 @@ def debug_main(args: list[str]) -> int:
         confinement.close()
     _report(options, confinement.backend, policy, outcome)
     return outcome.code
+
+
+def _explain_seatbelt(policy: SandboxPolicy, cwd: str, env: dict[str, str]) -> int:
+    """The Seatbelt profile and argv a policy would get on macOS, generated
+    here (paths in their macOS forms), for review from any OS."""
+    from ..seatbelt import SeatbeltError, explain
+
+    try:
+        lines = explain(policy, cwd, env=env)
+    except SeatbeltError as error:
+        _note(f"error: {error}")
+        return 1
+    _note(f"seatbelt sandbox (macOS), {policy.type}:")
+    for line in lines:
+        sys.stderr.write(f"  {line}\n")
+    sys.stderr.flush()
+    return 0
 
 
 # -- sandbox doctor ---------------------------------------------------------------------

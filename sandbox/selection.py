@@ -4,8 +4,9 @@
 sandbox); ``externalSandbox`` too, with the network marker when its network
 is restricted (someone else confines the command; the reference enforces
 nothing then either). ``readOnly`` and ``workspaceWrite`` need a backend
-that works on this machine: bubblewrap first, then Landlock + seccomp
-(containers and hardened hosts where bwrap cannot create namespaces). If
+that works on this machine: on Linux bubblewrap first, then Landlock +
+seccomp (containers and hardened hosts where bwrap cannot create
+namespaces); on macOS Seatbelt (``sandbox-exec``). If
 none works, :class:`SandboxUnavailable` says why for each, and the command
 does not run.
 """
@@ -26,6 +27,10 @@ __all__ = ["BackendStatus", "backend_names", "backend_status", "confine", "get_b
 
 @cache
 def _backends() -> dict[str, SandboxBackend]:
+    if sys.platform == "darwin":
+        from ..seatbelt import SeatbeltBackend
+
+        return {"seatbelt": SeatbeltBackend()}
     if sys.platform != "linux":
         return {}
     from .landlock_backend import LandlockBackend

@@ -179,6 +179,30 @@ def test_json_report(tmp_path: Path) -> None:
     }
 
 
+def test_explain_for_macos_prints_the_seatbelt_profile(tmp_path: Path) -> None:
+    """Policies can be reviewed for macOS from Linux: the profile and the
+    sandbox-exec argv, paths in their macOS forms, nothing run or created."""
+    (tmp_path / ".git").mkdir()
+    done = sandbox("--explain", "--platform", "macos", "--workspace-write", "--exclude-tmp",
+                   "--cd", str(tmp_path))
+    assert (done.returncode, done.stdout) == (0, "")
+    lines = done.stderr.splitlines()
+    assert lines[0] == "execguard: seatbelt sandbox (macOS), workspaceWrite:"
+    argv = next(line for line in lines if line.startswith("  argv: "))
+    macos_path = "/private" + str(tmp_path) if str(tmp_path).startswith("/tmp/") else str(
+        tmp_path)
+    assert argv.startswith("  argv: /usr/bin/sandbox-exec -p '<profile>' "
+                           f"-DWRITABLE_ROOT_0={macos_path} ")
+    assert argv.endswith(" -- COMMAND")
+    assert "    (deny default)" in lines
+    assert os.listdir(tmp_path) == [".git"]
+    for bad, message in ((["--platform", "macos", "--explain", "true"], "only goes with"),
+                         (["--platform", "windows", "--explain"], "possible values"),
+                         (["--platform", "macos", "true"], "only goes with")):
+        refused = sandbox(*bad)
+        assert refused.returncode == 2 and message in refused.stderr, refused.stderr
+
+
 def test_explain_alone_prints_the_plan_and_runs_nothing(tmp_path: Path) -> None:
     done = sandbox("--explain", "--workspace-write", "--cd", str(tmp_path))
     assert (done.returncode, done.stdout) == (0, "")
