@@ -253,8 +253,11 @@ class Connection:
                            asyncio.get_running_loop().create_future())
         if command.process_id is not None:
             self._registry[command.process_id] = command
-        self._commands[command] = asyncio.create_task(
-            self._run(command, request_id, spec, confinement))
+        task = asyncio.create_task(self._run(command, request_id, spec, confinement))
+        # Also when the task is cancelled before it ever runs (its `finally`
+        # would not): the seccomp memfd and the placeholders are released.
+        task.add_done_callback(lambda _: confinement.close())
+        self._commands[command] = task
 
     async def _run(self, command: _Command, request_id: RequestId, spec: ExecSpec,
                    confinement: Confinement) -> None:
