@@ -512,13 +512,16 @@ def test_timeout_in_streaming_modes(mode: str) -> None:
 
 
 def test_timeout_with_an_escaped_child_holding_the_pipe() -> None:
-    outcome = execute(sh("setsid sleep 3.17 & sleep 5", timeout_ms=300))
+    # The escaped child (its own session: the group kill misses it) holds
+    # stdout for 6 s; the result comes at the timeout plus the 2 s drain.
+    # The timeout leaves a loaded machine time to start that child.
+    outcome = execute(sh("setsid sleep 6.17 & sleep 9", timeout_ms=1000))
     try:
         assert outcome.result.exit_code == 124
-        assert 2.1 < outcome.elapsed < 4
+        assert 2.9 < outcome.elapsed < 5
     finally:
         for proc in psutil.process_iter(["cmdline"]):
-            if proc.info["cmdline"] == ["sleep", "3.17"]:
+            if proc.info["cmdline"] == ["sleep", "6.17"]:
                 with contextlib.suppress(psutil.Error):
                     proc.kill()
 
