@@ -133,14 +133,15 @@ def bashlex_commands(script: str) -> list[list[str]] | None:
 
 
 # tree-sitter (so the reference, so classic) reads brackets and braces
-# separated by blanks as one word: `] {`, `] [[` (bash: two words). Literal
-# words reject them.
-BRACKET_RUN = re.compile(r"(?:^|[\s;|&])[][{}]+(?:[ \t]+[][{}]+)+(?=$|[\s;|&])")
+# separated by blanks as one word: `] {`, `] [[`, and `[ {` before `0` in
+# `[ {0` (bash: `[` and `{0`). Literal words reject them.
+BRACKET_RUN = re.compile(r"(?:^|[\s;|&])[][{}]+(?:[ \t]+[][{}]+)+")
 
 
 @SETTINGS
 @given(scripts())
 @example("-- { x=1")  # bashlex: an assignment; bash: an argument
+@example(": [ {0")  # tree-sitter: `[ {` `0`; bash: `[` `{0` (classic keeps the reference's)
 def test_accepted_scripts_are_the_same_commands_to_bashlex(script: str) -> None:
     for literal in (False, True):
         ours = parse_plain_commands(script, literal_words=literal)
