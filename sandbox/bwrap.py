@@ -56,14 +56,20 @@ from collections.abc import Iterator, Mapping, Sequence
 from functools import partial
 
 from .backend import Confinement, SandboxUnavailable
-from .policy import DangerFullAccess, ExternalSandbox, SandboxPolicy, WorkspaceWrite
+from .policy import (
+    NETWORK_DISABLED_ENV,
+    DangerFullAccess,
+    ExternalSandbox,
+    SandboxPolicy,
+    WorkspaceWrite,
+    with_network_marker,
+)
 from .policy import network_restricted as _network_restricted
 from .roots import WritableRoot, resolve_writable_roots
 from .seccomp import NetworkSeccomp, SeccompUnsupported, describe, filter_program
 
 __all__ = ["NETWORK_DISABLED_ENV", "BwrapBackend", "find_bwrap"]
 
-NETWORK_DISABLED_ENV = "CODEX_SANDBOX_NETWORK_DISABLED"
 _PROBE_TIMEOUT_S = 10
 # bwrap's own messages when /proc cannot be mounted (containers): the
 # sandbox then runs without a fresh /proc, as the reference's --no-proc.
@@ -381,9 +387,7 @@ class BwrapBackend:
         if self._mount_proc:
             args += ["--proc", "/proc", *_PROC_COVERS]
         mounts, placeholders = _root_mounts(roots)
-        confinement_env = dict(env)
-        if restricted:
-            confinement_env[NETWORK_DISABLED_ENV] = "1"
+        confinement_env = with_network_marker(policy, env)
         seccomp_fd = os.memfd_create("execguard-seccomp", os.MFD_CLOEXEC)
         confinement = Confinement(argv=[], env=confinement_env, backend=self.name,
                                   pass_fds=(seccomp_fd,))

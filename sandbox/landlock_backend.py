@@ -89,6 +89,7 @@ from .policy import (
     SandboxPolicy,
     WorkspaceWrite,
     network_restricted,
+    with_network_marker,
 )
 from .privileges import prepare_drop_capabilities
 from .roots import WritableRoot, resolve_writable_roots
@@ -101,7 +102,6 @@ MAX_RULES: Final = 10_000
 """Default cap on the writable rules of one command (each costs a syscall
 and kernel memory, and listing a directory that large is slow)."""
 
-NETWORK_DISABLED_MARKER: Final = "CODEX_SANDBOX_NETWORK_DISABLED"
 
 # Landlock ABI that scopes signals and abstract unix sockets (Linux 6.12),
 # and the one with TCP port rules (Linux 6.7).
@@ -315,9 +315,7 @@ class LandlockBackend:
             restriction.close()
             raise
 
-        child_env = dict(env)
-        if restricted:
-            child_env[NETWORK_DISABLED_MARKER] = "1"
+        child_env = with_network_marker(policy, env)
         confinement = Confinement(
             argv=list(argv),
             env=child_env,

@@ -22,6 +22,7 @@ pydantic's errors, which name the field.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Literal, TypeAlias
 
 from pydantic import (
@@ -36,6 +37,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 __all__ = [
+    "NETWORK_DISABLED_ENV",
     "DangerFullAccess",
     "ExternalSandbox",
     "PolicyError",
@@ -45,7 +47,12 @@ __all__ = [
     "network_restricted",
     "parse_policy",
     "policy_json",
+    "with_network_marker",
 ]
+
+# Set to "1" in a command's environment when its policy keeps the network
+# off; every backend and the unconfined externalSandbox set it alike.
+NETWORK_DISABLED_ENV = "CODEX_SANDBOX_NETWORK_DISABLED"
 
 
 class _Policy(BaseModel):
@@ -112,3 +119,13 @@ def network_restricted(policy: SandboxPolicy) -> bool:
     if isinstance(policy, ExternalSandbox):
         return policy.network_access == "restricted"
     return not policy.network_access
+
+
+def with_network_marker(policy: SandboxPolicy, env: Mapping[str, str]) -> dict[str, str]:
+    """A copy of ``env``, with ``CODEX_SANDBOX_NETWORK_DISABLED=1`` when
+    ``policy`` keeps the network off (as the reference sets it, also for a
+    restricted externalSandbox, where nothing is enforced)."""
+    marked = dict(env)
+    if network_restricted(policy):
+        marked[NETWORK_DISABLED_ENV] = "1"
+    return marked

@@ -19,8 +19,14 @@ from dataclasses import dataclass
 from functools import cache
 
 from .backend import Confinement, SandboxBackend, SandboxUnavailable
-from .bwrap import NETWORK_DISABLED_ENV, BwrapBackend
-from .policy import DangerFullAccess, ExternalSandbox, SandboxPolicy, parse_policy
+from .bwrap import BwrapBackend
+from .policy import (
+    DangerFullAccess,
+    ExternalSandbox,
+    SandboxPolicy,
+    parse_policy,
+    with_network_marker,
+)
 
 __all__ = ["BackendStatus", "backend_names", "backend_status", "confine", "get_backend"]
 
@@ -77,13 +83,8 @@ def confine(argv: Sequence[str], policy: SandboxPolicy | Mapping[str, object], c
     """What to spawn to run ``argv`` under ``policy`` (a model or its wire
     JSON); ``backend`` forces one. Raises :class:`SandboxUnavailable`."""
     policy = parse_policy(policy)
-    if isinstance(policy, DangerFullAccess):
-        return Confinement(list(argv), dict(env), None)
-    if isinstance(policy, ExternalSandbox):
-        env = dict(env)
-        if policy.network_access == "restricted":
-            env[NETWORK_DISABLED_ENV] = "1"
-        return Confinement(list(argv), env, None)
+    if isinstance(policy, DangerFullAccess | ExternalSandbox):
+        return Confinement(list(argv), with_network_marker(policy, env), None)
     candidates = [get_backend(backend)] if backend else list(_backends().values())
     reasons = []
     for candidate in candidates:

@@ -37,12 +37,14 @@ from functools import cache
 from importlib import resources
 
 from ..sandbox.policy import (
+    NETWORK_DISABLED_ENV,
     DangerFullAccess,
     ExternalSandbox,
     ReadOnly,
     SandboxPolicy,
     WorkspaceWrite,
     network_restricted,
+    with_network_marker,
 )
 from .errors import SeatbeltError
 from .network import NetworkOptions, network_section, unix_socket_paths
@@ -65,7 +67,6 @@ __all__ = [
 SEATBELT_EXECUTABLE = "/usr/bin/sandbox-exec"
 SANDBOX_ENV = "CODEX_SANDBOX"
 SANDBOX_ENV_VALUE = "seatbelt"
-NETWORK_DISABLED_ENV = "CODEX_SANDBOX_NETWORK_DISABLED"
 
 _READ_SECTION = "; reading: the whole file system\n(allow file-read*)\n"
 
@@ -185,11 +186,9 @@ def build_profile(policy: SandboxPolicy, cwd: str, *, fs: FileSystemView | None 
 def seatbelt_env(policy: SandboxPolicy, env: Mapping[str, str]) -> dict[str, str]:
     """``env`` with the markers of a command confined by Seatbelt under
     ``policy`` (readOnly or workspaceWrite)."""
-    result = dict(env)
-    result[SANDBOX_ENV] = SANDBOX_ENV_VALUE
-    if network_restricted(policy):
-        result[NETWORK_DISABLED_ENV] = "1"
-    return result
+    marked = dict(env)
+    marked[SANDBOX_ENV] = SANDBOX_ENV_VALUE
+    return with_network_marker(policy, marked)
 
 
 @dataclass(frozen=True)
@@ -210,9 +209,6 @@ def seatbelt_command(argv: Sequence[str], policy: SandboxPolicy, cwd: str,
     ``externalSandbox`` run as they are (the latter with the network marker
     when its network is restricted); see :func:`build_profile` for the rest."""
     if isinstance(policy, DangerFullAccess | ExternalSandbox):
-        plain = dict(env)
-        if network_restricted(policy):
-            plain[NETWORK_DISABLED_ENV] = "1"
-        return SeatbeltCommand(list(argv), plain, None)
+        return SeatbeltCommand(list(argv), with_network_marker(policy, env), None)
     profile = build_profile(policy, cwd, fs=fs, tmpdir=tmpdir, network=network)
     return SeatbeltCommand(profile.argv(argv), seatbelt_env(policy, env), profile)
