@@ -218,7 +218,9 @@ def check_main(argv: list[str], stdout: TextIO | None = None,
     """Run ``execpolicy check``; returns the exit code."""
     out = stdout if stdout is not None else sys.stdout
     err = stderr if stderr is not None else sys.stderr
-    if any(_has_surrogate(a) for a in argv):
+    from .render import has_lone_surrogate
+
+    if any(has_lone_surrogate(a) for a in argv):
         err.write("error: invalid UTF-8 was detected in one or more arguments\n\n"
                   f"{USAGE}\n\nFor more information, try '--help'.\n")
         return 2
@@ -319,10 +321,3 @@ def _write_error(err: TextIO, context: str, cause: str) -> None:
     indented = "\n".join("    " + line for line in cause.split("\n"))
     err.write(f"Error: {context}\n\nCaused by:\n{indented}\n")
 
-
-def _has_surrogate(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False

@@ -168,6 +168,16 @@ def _needs_unicode_escape(c: str) -> bool:
 _DEBUG_ESCAPES = {"\t": "\\t", "\r": "\\r", "\n": "\\n", "\\": "\\\\", '"': '\\"', "\0": "\\0"}
 
 
+def has_lone_surrogate(text: str) -> bool:
+    """Whether ``text`` holds a lone surrogate (from bytes that were not
+    UTF-8), which no UTF-8 output can carry."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def rust_debug_str(text: str) -> str:
     """Rust's ``Debug`` rendering of a string, quotes included."""
     out = ['"']

@@ -41,7 +41,7 @@ from typing import Annotated, Any, Literal, NoReturn, TypeAlias
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from ..execpolicy.render import rust_debug_str
+from ..execpolicy.render import has_lone_surrogate, rust_debug_str
 from .api import DEFAULT_OUTPUT_CAP, DEFAULT_TIMEOUT_MS
 
 # JSON-RPC error codes the reference uses.
@@ -239,17 +239,10 @@ def _too_deep_or_lone_surrogate(value: Json, check_surrogates: bool) -> bool:
             if depth >= _MAX_DEPTH:
                 return True
             stack.extend((v, depth + 1) for v in item)
-        elif check_surrogates and isinstance(item, str) and _has_surrogate(item):
+        elif check_surrogates and isinstance(item, str) and has_lone_surrogate(item):
             return True
     return False
 
-
-def _has_surrogate(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
 
 
 @dataclass(frozen=True)
