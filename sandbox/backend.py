@@ -32,6 +32,10 @@ class Confinement:
     ``backend`` is ``None`` when nothing confines the command
     (``dangerFullAccess``, ``externalSandbox``). ``preexec`` runs in the
     child between fork and exec and may only make system calls.
+    ``after_spawn``, when set, must be called with the spawned process's pid
+    right after the spawn returns: the command does not start before (a
+    proxy-routed sandbox is connected to the network proxy there). If it
+    raises, the process has been killed (reap it) and the command did not run.
     :meth:`close` must be called once the command has ended (also when it
     could not start); it is idempotent.
     """
@@ -42,6 +46,7 @@ class Confinement:
     pass_fds: tuple[int, ...] = ()
     preexec: Callable[[], None] | None = None
     explanation: list[str] = field(default_factory=list)
+    after_spawn: Callable[[int], None] | None = None
     _cleanups: list[Callable[[], None]] = field(default_factory=list, repr=False)
 
     def on_close(self, cleanup: Callable[[], None]) -> None:

@@ -54,6 +54,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from functools import partial
+from typing import TYPE_CHECKING
 
 from .backend import Confinement, SandboxUnavailable
 from .policy import (
@@ -67,6 +68,9 @@ from .policy import (
 from .policy import network_restricted as _network_restricted
 from .roots import WritableRoot, resolve_writable_roots
 from .seccomp import NetworkSeccomp, SeccompUnsupported, describe, filter_program
+
+if TYPE_CHECKING:  # imported by the caller that has a proxy (asyncio stays out of the CLI)
+    from .proxy_routing import ProxyRouter
 
 __all__ = ["NETWORK_DISABLED_ENV", "BwrapBackend", "find_bwrap"]
 
@@ -363,7 +367,13 @@ class BwrapBackend:
         return "bubblewrap cannot mount /proc here"
 
     def confine(self, argv: Sequence[str], policy: SandboxPolicy, cwd: str,
-                env: Mapping[str, str], *, tty: bool = False) -> Confinement:
+                env: Mapping[str, str], *, tty: bool = False,
+                proxy: ProxyRouter | None = None) -> Confinement:
+        """See :meth:`SandboxBackend.confine`. ``proxy``: with a restricted
+        network, the only way out is that proxy (see ``proxy_routing``):
+        seccomp ``PROXY_ROUTED``, the proxy's variables in the environment,
+        and ``after_spawn`` on the confinement, which the spawner must call.
+        Ignored when the policy gives full network access."""
         if isinstance(policy, DangerFullAccess | ExternalSandbox):
             raise SandboxUnavailable(f"bubblewrap does not enforce {policy.type}")
         reason = self.unavailable_reason()
@@ -374,7 +384,10 @@ class BwrapBackend:
         roots = (resolve_writable_roots(policy, cwd) if isinstance(policy, WorkspaceWrite)
                  else [])
         _refuse_symlinked_protected_paths(roots)
+        routed = proxy if restricted else None
         mode = NetworkSeccomp.RESTRICTED if restricted else NetworkSeccomp.VSOCK_ONLY
+        if routed is not None:
+            mode = NetworkSeccomp.PROXY_ROUTED
         program = filter_program(mode)
 
         args = [bwrap]
@@ -398,13 +411,28 @@ class BwrapBackend:
                     confinement.on_close(partial(_PLACEHOLDERS.release, path))
             os.write(seccomp_fd, program)
             os.lseek(seccomp_fd, 0, os.SEEK_SET)
+            route_args: list[str] = []
+            if routed is not None:
+                hook = routed.bwrap_hook()
+                confinement.on_close(hook.close)
+                route_args = hook.args
+                confinement.pass_fds += hook.pass_fds
+                confinement_env.update(hook.environment())
+                confinement.after_spawn = hook.after_spawn
         except BaseException:
             confinement.close()
             raise
         args += mounts
-        args += ["--cap-drop", "ALL", "--seccomp", str(seccomp_fd), "--chdir", cwd, "--", *argv]
+        args += ["--cap-drop", "ALL", "--seccomp", str(seccomp_fd), *route_args,
+                 "--chdir", cwd, "--", *argv]
         confinement.argv = args
         confinement.explanation = _explain(policy, roots, args, mode, self._mount_proc)
+        if routed is not None:
+            confinement.explanation = [
+                (f"network: only through the proxy (new network namespace; 127.0.0.1:"
+                 f"{routed.http_port} (HTTP) and :{routed.socks_port} (SOCKS5) in it lead to "
+                 "the host proxy)") if line.startswith("network: ") else line
+                for line in confinement.explanation]
         return confinement
 
 

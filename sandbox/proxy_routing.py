@@ -1,0 +1,820 @@
+"""The proxy route: listeners inside a sandbox's network namespace that lead
+to the host's :class:`~execguard.sandbox.network.NetworkProxy`.
+
+A network-restricted sandbox gets a network namespace of its own
+(``bwrap --unshare-net``) with nothing but loopback, and a seccomp filter
+(``PROXY_ROUTED``) that allows only ``AF_INET``/``AF_INET6`` sockets. Its only
+way out is therefore what listens on its own ``127.0.0.1``: this module puts
+two listening sockets there, on the same port numbers as the host proxy's
+HTTP and SOCKS5 listeners (a fresh namespace has every port free), so that
+``proxy_environment(http_port, socks_port)`` is right on both sides, and
+relays every connection accepted on them to the host proxy.
+
+No process runs inside the sandbox and no interpreter starts per command:
+
+1. bwrap reports its sandbox child's pid on ``--info-fd`` and waits on
+   ``--block-fd`` before it executes the command;
+2. we fork a helper that enters the child's user namespace and then its
+   network namespace (``setns``; entering a user namespace needs a
+   single-threaded process, and the owner of a user namespace has every
+   capability in it, so this works unprivileged too), creates, binds and
+   listens the sockets there, sends them back over a socketpair
+   (``SCM_RIGHTS``) and exits. A socket stays in the namespace it was
+   created in, so this process accepts on them from then on;
+3. we write one byte to the block fd and bwrap executes the command.
+
+Any failure (timeout, bwrap gone, ``setns`` refused, a port taken) kills the
+sandbox before the byte is written: the command never runs with a
+half-built route. (End of file on the block fd would let bwrap go on, which
+is why the pipe is closed only once the sandbox is known to be dead.)
+
+The relay runs on the event loop that owns the :class:`ProxyRouter`
+(normally the proxy's). It connects to the proxy's loopback port rather than
+calling into the proxy, because ``NetworkProxy`` has no public way to serve
+an extra listening socket; the price is one loopback hop per connection. A
+refused connection to the proxy means the proxy has closed: the router then
+closes every route, so that the ports, which another program may bind next,
+are never relayed to again. Close the router before (or with) the proxy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import json
+import logging
+import os
+import select
+import signal
+import socket
+import struct
+import threading
+import time
+import warnings
+from collections.abc import Callable, Coroutine
+from functools import partial
+from typing import Protocol
+
+from .backend import SandboxUnavailable
+from .network.environment import proxy_environment
+
+__all__ = [
+    "DEFAULT_SETUP_TIMEOUT",
+    "BwrapRouteHook",
+    "ProxyRoute",
+    "ProxyRouter",
+    "ProxyRoutingError",
+    "route_into_sandbox",
+]
+
+_log = logging.getLogger(__name__)
+
+DEFAULT_SETUP_TIMEOUT = 5.0
+"""Seconds from spawning bwrap to a listening route (bwrap needs a few ms)."""
+
+_LOOPBACK = "127.0.0.1"
+_BACKLOG = 128
+_RELAY_CHUNK = 256 * 1024
+_CLONE_NEWUSER = 0x10000000
+_CLONE_NEWNET = 0x40000000
+_IP_FREEBIND = getattr(socket, "IP_FREEBIND", 15)  # <linux/in.h>
+_KILL_WAIT_S = 2.0
+_OK = b"OK"
+
+
+class ProxyRoutingError(SandboxUnavailable):
+    """The route into a sandbox could not be built; the command must not run."""
+
+
+# -- setns ---------------------------------------------------------------------------
+
+def _load_setns() -> Callable[[int, int], int] | None:
+    """``setns(2)``, loaded in the parent: the forked helper must not have
+    to load a library (``dlopen`` takes locks another thread may have held
+    at the fork)."""
+    native = getattr(os, "setns", None)  # Python >= 3.12
+    if native is not None:
+        def call(fd: int, nstype: int) -> int:
+            native(fd, nstype)
+            return 0
+        return call
+    try:
+        function = ctypes.CDLL(None, use_errno=True).setns
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = (ctypes.c_int, ctypes.c_int)
+    function.restype = ctypes.c_int
+
+    def call_libc(fd: int, nstype: int) -> int:
+        if function(fd, nstype) != 0:
+            error = ctypes.get_errno()
+            raise OSError(error, os.strerror(error))
+        return 0
+    return call_libc
+
+
+_SETNS = _load_setns()
+
+
+# -- the route -----------------------------------------------------------------------
+
+class ProxyRoute:
+    """The listeners inside one sandbox's network namespace and the relays
+    of the connections accepted on them.
+
+    Created by :func:`route_into_sandbox`. It closes itself when the
+    sandbox's first process exits (the whole sandbox is gone then; the
+    sockets would otherwise keep its namespace alive); :meth:`close` may be
+    called earlier, from any thread, any number of times.
+    """
+
+    def __init__(self, router: ProxyRouter, sandbox_pid: int, sandbox_pidfd: int,
+                 listeners: list[socket.socket]) -> None:
+        self.router = router
+        self.sandbox_pid = sandbox_pid
+        self.ports = router.ports
+        self._pidfd: int | None = sandbox_pidfd
+        self._listeners = listeners
+        self._lock = threading.Lock()
+        self._closed = False
+        self._started = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._connections = 0
+        self._done: asyncio.Future[None] | None = None
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def active_connections(self) -> int:
+        """Connections being relayed now."""
+        return self._connections
+
+    @property
+    def open_sockets(self) -> int:
+        """Sockets of this route still open (listeners and relayed
+        connections, both ends): 0 once it has closed."""
+        return sum(s.fileno() >= 0 for s in self._listeners) + 2 * self._connections
+
+    def close(self) -> None:
+        """Stop listening and end every relayed connection (asynchronously,
+        on the router's loop; :meth:`wait_closed` waits for it)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        loop = self.router.loop
+        if _on_loop(loop):
+            self._shutdown()
+            return
+        try:
+            loop.call_soon_threadsafe(self._shutdown)
+        except RuntimeError:  # the loop is closed: nothing runs on it any more
+            self._release()
+
+    async def wait_closed(self) -> None:
+        """Wait (on the router's loop) until the listeners are closed and
+        every relay task has ended."""
+        if self._done is None:
+            self._done = self.router.loop.create_future()
+            self._maybe_done()
+        await asyncio.shield(self._done)
+
+    # Everything below runs on the router's loop.
+
+    def _start(self) -> None:
+        if self._closed:
+            self._release()
+            return
+        self._started = True
+        if self._pidfd is not None:
+            self.router.loop.add_reader(self._pidfd, self.close)
+        for listener, upstream_port in zip(self._listeners, self.ports, strict=True):
+            self._spawn(self._accept(listener, upstream_port), listener)
+
+    def _spawn(self, coroutine: Coroutine[object, object, None], *owned: socket.socket,
+               connection: bool = False) -> None:
+        """Run ``coroutine`` as a task of this route; ``owned`` sockets are
+        closed when it ends, even if it is cancelled before it starts."""
+        task = self.router.loop.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(partial(self._task_done, owned, connection))
+
+    def _task_done(self, owned: tuple[socket.socket, ...], connection: bool,
+                   task: asyncio.Task[None]) -> None:
+        for sock in owned:
+            if task.cancelled():
+                _abort(sock)  # closing: a reset, not a clean end of stream
+            sock.close()
+        if connection:
+            self._connections -= 1
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            _log.error("proxy route task failed", exc_info=task.exception())
+        self._maybe_done()
+
+    def _shutdown(self) -> None:
+        if not self._started:
+            self._release()
+            return
+        if self._pidfd is not None:
+            self.router.loop.remove_reader(self._pidfd)
+        for task in list(self._tasks):
+            task.cancel()
+        self._close_pidfd()
+        self.router._forget(self)
+        self._maybe_done()
+
+    def _release(self) -> None:
+        """Close what no task owns (the route never started serving)."""
+        for listener in self._listeners:
+            listener.close()
+        self._close_pidfd()
+        self.router._forget(self)
+        self._maybe_done()
+
+    def _close_pidfd(self) -> None:
+        if self._pidfd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._pidfd)
+            self._pidfd = None
+
+    def _maybe_done(self) -> None:
+        if (self._done is not None and not self._done.done() and self._closed
+                and not self._tasks and self.open_sockets == 0):
+            self._done.set_result(None)
+
+    async def _accept(self, listener: socket.socket, upstream_port: int) -> None:
+        """Accept inside the sandbox's namespace until closed; each
+        connection gets a relay of its own (up to the router's cap)."""
+        loop = self.router.loop
+        while True:
+            client, _ = await loop.sock_accept(listener)
+            if self._closed or self._connections >= self.router.max_connections:
+                _abort(client)  # a command must not exhaust our fds
+                continue
+            upstream = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self._connections += 1
+            self._spawn(self._relay(client, upstream, upstream_port), client, upstream,
+                        connection=True)
+
+    async def _relay(self, client: socket.socket, upstream: socket.socket,
+                     upstream_port: int) -> None:
+        loop = self.router.loop
+        upstream.setblocking(False)
+        client.setblocking(False)
+        for sock in (client, upstream):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            async with asyncio.timeout(self.router.connect_timeout):
+                await loop.sock_connect(upstream, (_LOOPBACK, upstream_port))
+        except ConnectionRefusedError:
+            # Nothing listens on the proxy's port: the proxy has closed.
+            # Stop every route before another program can take the port.
+            _log.warning("network proxy port %d refused a relayed connection; "
+                         "closing its routes", upstream_port)
+            _abort(client)
+            self.router.close()
+            return
+        except (OSError, TimeoutError):
+            _abort(client)
+            return
+        up = asyncio.ensure_future(_pump(loop, client, upstream))
+        down = asyncio.ensure_future(_pump(loop, upstream, client))
+        try:
+            pending: set[asyncio.Future[None]] = {up, down}
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                if any(t.cancelled() or t.exception() is not None for t in done):
+                    break
+        finally:
+            for task in (up, down):
+                task.cancel()
+            await asyncio.gather(up, down, return_exceptions=True)
+
+
+async def _pump(loop: asyncio.AbstractEventLoop, source: socket.socket,
+                sink: socket.socket) -> None:
+    """Copy until end of input (``sock_sendall`` waits for the sink: the
+    back-pressure), then half-close the sink so the other direction goes on."""
+    while True:
+        data = await loop.sock_recv(source, _RELAY_CHUNK)
+        if not data:
+            break
+        await loop.sock_sendall(sink, data)
+    with contextlib.suppress(OSError):
+        sink.shutdown(socket.SHUT_WR)
+
+
+def _abort(sock: socket.socket) -> None:
+    """Close with a reset, so that the peer fails at once instead of seeing
+    an orderly (and possibly mistaken for complete) end of stream."""
+    if sock.fileno() >= 0:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
+# -- the router ----------------------------------------------------------------------
+
+class _Proxy(Protocol):
+    """What the router needs of ``NetworkProxy``: its two ports."""
+
+    @property
+    def http_port(self) -> int: ...
+
+    @property
+    def socks_port(self) -> int: ...
+
+
+class ProxyRouter:
+    """Routes sandboxes to one host proxy: its two loopback ports and the
+    event loop that relays (the proxy's, normally). Owned next to the proxy::
+
+        async with NetworkProxy(policy) as proxy:
+            router = ProxyRouter.for_proxy(proxy)
+            try:
+                confinement = BwrapBackend().confine(argv, policy, cwd, env,
+                                                     proxy=router)
+                ...  # Popen, then confinement.after_spawn(popen.pid)
+            finally:
+                await router.aclose()
+
+    ``setup_timeout`` bounds building one route (bwrap's start included),
+    ``connect_timeout`` each relayed connection to the proxy,
+    ``max_connections`` the connections one route relays at once.
+    """
+
+    def __init__(self, http_port: int, socks_port: int, *,
+                 loop: asyncio.AbstractEventLoop | None = None,
+                 setup_timeout: float = DEFAULT_SETUP_TIMEOUT,
+                 connect_timeout: float = 5.0, max_connections: int = 256) -> None:
+        for port in (http_port, socks_port):
+            if not 0 < port < 65536:
+                raise ValueError(f"invalid proxy port {port}")
+        self.ports = (http_port, socks_port)
+        self.loop = loop if loop is not None else asyncio.get_running_loop()
+        self.setup_timeout = setup_timeout
+        self.connect_timeout = connect_timeout
+        self.max_connections = max_connections
+        self._lock = threading.Lock()
+        self._routes: set[ProxyRoute] = set()
+        self._closed = False
+
+    @classmethod
+    def for_proxy(cls, proxy: _Proxy, *, setup_timeout: float = DEFAULT_SETUP_TIMEOUT,
+                  connect_timeout: float = 5.0, max_connections: int = 256) -> ProxyRouter:
+        """The router of a started ``NetworkProxy``, relaying on the running
+        loop (call it on the proxy's)."""
+        return cls(proxy.http_port, proxy.socks_port, setup_timeout=setup_timeout,
+                   connect_timeout=connect_timeout, max_connections=max_connections)
+
+    @property
+    def http_port(self) -> int:
+        return self.ports[0]
+
+    @property
+    def socks_port(self) -> int:
+        return self.ports[1]
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def routes(self) -> tuple[ProxyRoute, ...]:
+        """The routes open now."""
+        with self._lock:
+            return tuple(self._routes)
+
+    def environment(self) -> dict[str, str]:
+        """The sandboxed command's proxy variables: the in-namespace
+        listeners have the host proxy's port numbers."""
+        return proxy_environment(*self.ports)
+
+    def route(self, sandbox_pid: int, *, timeout: float | None = None) -> ProxyRoute:
+        """See :func:`route_into_sandbox`."""
+        return route_into_sandbox(sandbox_pid, self, timeout=timeout)
+
+    def bwrap_hook(self) -> BwrapRouteHook:
+        """The pipes and the after-spawn step of one bwrap command."""
+        return BwrapRouteHook(self)
+
+    def close(self) -> None:
+        """Close every route and refuse new ones (thread-safe, idempotent)."""
+        self._close()
+
+    async def aclose(self) -> None:
+        """:meth:`close`, then wait until every route has closed."""
+        await asyncio.gather(*(route.wait_closed() for route in self._close()))
+
+    def _close(self) -> list[ProxyRoute]:
+        with self._lock:
+            self._closed = True
+            routes = list(self._routes)
+        for route in routes:
+            route.close()
+        return routes
+
+    def _add(self, route: ProxyRoute) -> None:
+        with self._lock:
+            if self._closed:
+                raise ProxyRoutingError("the proxy router is closed")
+            self._routes.add(route)
+
+    def _forget(self, route: ProxyRoute) -> None:
+        with self._lock:
+            self._routes.discard(route)
+
+
+def route_into_sandbox(sandbox_pid: int, router: ProxyRouter, *,
+                       timeout: float | None = None) -> ProxyRoute:
+    """Listen on ``127.0.0.1:<router's ports>`` in the network namespace of
+    ``sandbox_pid`` and relay what is accepted there to the host proxy.
+
+    Synchronous and callable from any thread (the runtime calls it right
+    after spawning, on its event loop: it blocks for the fork of one
+    helper, a few milliseconds); serving starts on the router's loop, and
+    connections made before that wait in the listeners' backlog. Raises
+    :class:`ProxyRoutingError` (nothing is left listening) on any failure.
+    """
+    if router.closed:
+        raise ProxyRoutingError("the proxy router is closed")
+    if not router.loop.is_running():
+        raise ProxyRoutingError("the proxy router's event loop is not running")
+    deadline = time.monotonic() + (router.setup_timeout if timeout is None else timeout)
+    try:
+        pidfd = os.pidfd_open(sandbox_pid)
+    except OSError as error:
+        raise ProxyRoutingError(f"the sandbox (pid {sandbox_pid}) is gone: {error}") from None
+    try:
+        listeners, helper = _listen_in_namespace(sandbox_pid, pidfd, router.ports, deadline)
+    except BaseException:
+        os.close(pidfd)
+        raise
+    # The helper is still exiting (tearing down its copy of our memory
+    # takes a millisecond or two): collect it on the loop, not here.
+    try:
+        router.loop.call_soon_threadsafe(_reap_on_loop, router.loop, helper)
+    except RuntimeError:
+        _reap(helper, kill=False)
+    route = ProxyRoute(router, sandbox_pid, pidfd, listeners)
+    try:
+        router._add(route)
+        router.loop.call_soon_threadsafe(route._start)
+    except BaseException as error:
+        with route._lock:
+            route._closed = True
+        route._release()
+        if isinstance(error, RuntimeError):  # the loop closed meanwhile
+            raise ProxyRoutingError(f"the proxy router cannot serve: {error}") from None
+        raise
+    return route
+
+
+def _listen_in_namespace(sandbox_pid: int, pidfd: int, ports: tuple[int, ...],
+                         deadline: float) -> tuple[list[socket.socket], int]:
+    """The listening sockets, created in the sandbox's network namespace by
+    a forked helper (see the module docstring), and the helper's pid, for
+    the caller to reap (it exits on its own)."""
+    if _SETNS is None:
+        raise ProxyRoutingError("setns(2) is not available")
+    namespaces: list[int] = []
+    try:
+        for kind in ("user", "net"):
+            namespaces.append(os.open(f"/proc/{sandbox_pid}/ns/{kind}",
+                                      os.O_RDONLY | os.O_CLOEXEC))
+        # The pidfd pins the process, not its pid: if it is still running
+        # now, the namespace files above are really its own.
+        if _exited(pidfd):
+            raise ProxyRoutingError(f"the sandbox (pid {sandbox_pid}) exited")
+        own_user = os.stat("/proc/self/ns/user")
+        target_user = os.fstat(namespaces[0])
+        enter_user = (own_user.st_ino, own_user.st_dev) != (target_user.st_ino,
+                                                            target_user.st_dev)
+    except OSError as error:
+        for fd in namespaces:
+            os.close(fd)
+        raise ProxyRoutingError(
+            f"cannot open the sandbox's namespaces (pid {sandbox_pid}): {error}") from None
+    except BaseException:
+        for fd in namespaces:
+            os.close(fd)
+        raise
+    user_fd, net_fd = namespaces
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    helper = 0
+    sent = False
+    try:
+        # Signals stay blocked in the helper: a handler of ours running
+        # there would answer for the server (asyncio's wakeup fd is shared).
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+        try:
+            with warnings.catch_warnings():
+                # Python >= 3.12 warns about forking a threaded process; the
+                # helper only makes system calls (setns, socket, sendmsg) and
+                # leaves with os._exit, so no lock another thread held matters.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                helper = os.fork()
+        except BaseException:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            raise
+        if helper == 0:
+            _helper(theirs, user_fd if enter_user else None, net_fd, ports)  # never returns
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        theirs.close()
+        ours.settimeout(max(deadline - time.monotonic(), 0.001))
+        try:
+            message, fds, flags, _ = socket.recv_fds(ours, 512, len(ports),
+                                                     socket.MSG_CMSG_CLOEXEC)
+        except TimeoutError:
+            raise ProxyRoutingError("building the proxy route timed out") from None
+        listeners = [socket.socket(fileno=fd) for fd in fds]
+        if message != _OK or len(listeners) != len(ports) or flags & socket.MSG_CTRUNC:
+            for listener in listeners:
+                listener.close()
+            text = message.decode("utf-8", "replace") or "the helper exited"
+            raise ProxyRoutingError(f"cannot listen in the sandbox's network namespace: {text}")
+        sent = True
+        for listener in listeners:
+            listener.setblocking(False)
+        return listeners, helper
+    finally:
+        if helper > 0 and not sent:
+            _reap(helper, kill=True)
+        ours.close()
+        theirs.close()
+        os.close(user_fd)
+        os.close(net_fd)
+
+
+def _helper(channel: socket.socket, user_fd: int | None, net_fd: int,
+            ports: tuple[int, ...]) -> None:
+    """The forked child: enter the namespaces, listen, send the sockets, exit."""
+    code = 1
+    try:
+        assert _SETNS is not None
+        if user_fd is not None:
+            _SETNS(user_fd, _CLONE_NEWUSER)  # first: it grants the rights for the next
+        _SETNS(net_fd, _CLONE_NEWNET)
+        listeners = []
+        for port in ports:
+            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            # bwrap may not have brought loopback up yet; the bind must not
+            # depend on it (the address is live by the time the command runs).
+            listener.setsockopt(socket.IPPROTO_IP, _IP_FREEBIND, 1)
+            listener.bind((_LOOPBACK, port))
+            listener.listen(_BACKLOG)
+            listeners.append(listener)
+        socket.send_fds(channel, [_OK], [listener.fileno() for listener in listeners])
+        code = 0
+    except BaseException as error:
+        with contextlib.suppress(BaseException):
+            channel.sendall(f"{type(error).__name__}: {error}".encode()[:500])
+    finally:
+        os._exit(code)
+
+
+def _reap(pid: int, *, kill: bool) -> None:
+    """Collect the helper: it exits right after sending its answer; without
+    one (a timeout, an error) it is killed first, so the wait is short."""
+    with contextlib.suppress(ChildProcessError):  # someone reaps every child
+        if kill:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+
+
+def _reap_on_loop(loop: asyncio.AbstractEventLoop, pid: int) -> None:
+    """Collect the helper ``pid`` once it has exited, without blocking."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except OSError:
+        return  # already collected
+
+    def collect() -> None:
+        loop.remove_reader(pidfd)
+        os.close(pidfd)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)  # it has exited: does not block
+
+    loop.add_reader(pidfd, collect)
+
+
+def _exited(pidfd: int, timeout: float = 0.0) -> bool:
+    """Whether the process of ``pidfd`` has exited (waiting up to ``timeout``)."""
+    readable, _, _ = select.select([pidfd], [], [], timeout)
+    return bool(readable)
+
+
+# -- bubblewrap ----------------------------------------------------------------------
+
+class BwrapRouteHook:
+    """The bubblewrap side of one routed command.
+
+    :attr:`args` go into bwrap's argv (``--info-fd``/``--block-fd``),
+    :attr:`pass_fds` into the spawn, :meth:`environment` into the command's
+    environment; :meth:`after_spawn` must be called with bwrap's pid right
+    after it is spawned, and :meth:`close` once the command is over (or
+    could not start)."""
+
+    def __init__(self, router: ProxyRouter) -> None:
+        self.router = router
+        self.route: ProxyRoute | None = None
+        self._fds: dict[str, int] = {}
+        self._spawned = False
+        try:
+            self._fds["info_read"], self._fds["info_write"] = os.pipe()
+            self._fds["block_read"], self._fds["block_write"] = os.pipe()
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def args(self) -> list[str]:
+        return ["--info-fd", str(self._fds["info_write"]),
+                "--block-fd", str(self._fds["block_read"])]
+
+    @property
+    def pass_fds(self) -> tuple[int, ...]:
+        return (self._fds["info_write"], self._fds["block_read"])
+
+    def environment(self) -> dict[str, str]:
+        return self.router.environment()
+
+    def after_spawn(self, pid: int) -> None:
+        """Build the route into the sandbox of bwrap ``pid``, then let bwrap
+        execute the command. On failure the sandbox and bwrap are killed and
+        :class:`ProxyRoutingError` is raised: the caller reaps ``pid`` and
+        reports the command as not started. Except when the sandbox ended
+        by itself before its command (bwrap could not set it up: a missing
+        mount source, say): nothing can run then, and bwrap's own message
+        and exit status say more than ours would, so it is left to report."""
+        if self._spawned:
+            raise RuntimeError("after_spawn may be called once")
+        self._spawned = True
+        # bwrap has its copies; ours would hide its exit from our reads.
+        self._close("info_write")
+        self._close("block_read")
+        deadline = time.monotonic() + self.router.setup_timeout
+        sandbox: int | None = None  # a pidfd: the sandbox, even once its pid is free
+        try:
+            if "block_write" not in self._fds:
+                raise ProxyRoutingError("the route's pipes are closed")
+            sandbox_pid = _read_child_pid(self._fds["info_read"], deadline)
+            # bwrap reaps it only after it has exited: either it is still
+            # this pid, or it is a zombie (pidfd_open then still works).
+            with contextlib.suppress(OSError):
+                sandbox = os.pidfd_open(sandbox_pid)
+            self.route = route_into_sandbox(
+                sandbox_pid, self.router, timeout=max(deadline - time.monotonic(), 0.001))
+            os.write(self._fds["block_write"], b"1")
+        except BaseException as error:
+            if self.route is not None:
+                self.route.close()
+            if isinstance(error, Exception) and sandbox is not None and _exited(sandbox):
+                self._close("block_write")
+                return
+            _kill_sandbox(pid, sandbox)
+            if isinstance(error, ProxyRoutingError) or not isinstance(error, Exception):
+                raise
+            raise ProxyRoutingError(f"cannot route the sandbox through the proxy: {error}"
+                                    ) from error
+        finally:
+            self._close("info_read")
+            if sandbox is not None:
+                os.close(sandbox)
+        self._close("block_write")
+
+    def close(self) -> None:
+        """Release the pipes and the route (idempotent).
+
+        Closing the block fd lets a waiting sandbox go on to its command.
+        If bwrap was spawned but :meth:`after_spawn` never ran (the spawner
+        failed in between, or does not know about it), the sandbox bwrap
+        reported is killed first; killing bwrap is not enough (see
+        :func:`_kill_sandbox`)."""
+        if not self._spawned and "info_read" in self._fds and "block_write" in self._fds:
+            self._spawned = True
+            try:
+                sandbox_pid: int | None = _read_child_pid(self._fds["info_read"],
+                                                          time.monotonic())
+            except (ProxyRoutingError, OSError):
+                sandbox_pid = None  # never spawned (or not as far as a sandbox)
+            if sandbox_pid is not None:
+                with contextlib.suppress(OSError):
+                    sandbox = os.pidfd_open(sandbox_pid)
+                    try:
+                        signal.pidfd_send_signal(sandbox, signal.SIGKILL)
+                    finally:
+                        os.close(sandbox)
+        for name in list(self._fds):
+            self._close(name)
+        if self.route is not None:
+            self.route.close()
+
+    def _close(self, name: str) -> None:
+        fd = self._fds.pop(name, None)
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _read_child_pid(fd: int, deadline: float) -> int:
+    """The ``child-pid`` of bwrap's ``--info-fd`` JSON."""
+    data = b""
+    while True:
+        remaining = deadline - time.monotonic()
+        readable, _, _ = select.select([fd], [], [], max(remaining, 0))
+        if not readable:
+            if remaining <= 0:
+                raise ProxyRoutingError("bubblewrap did not report its sandbox in time")
+            continue
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            raise ProxyRoutingError("bubblewrap exited before it reported its sandbox")
+        data += chunk
+        if b"}" in data:
+            try:
+                info = json.loads(data)
+            except ValueError:
+                continue  # a "}" in the middle of a longer report
+            pid = info.get("child-pid") if isinstance(info, dict) else None
+            if not isinstance(pid, int) or pid <= 0:
+                raise ProxyRoutingError(f"unexpected bubblewrap info: {data[:200]!r}")
+            return pid
+        if len(data) > 64 * 1024:
+            raise ProxyRoutingError("bubblewrap's info report is too long")
+
+
+def _kill_sandbox(bwrap_pid: int, sandbox: int | None) -> None:
+    """Kill the sandbox before its command can run, and bwrap.
+
+    Killing bwrap is not enough: its sandbox child does not die with it
+    (``--die-with-parent`` is about bwrap's parent) and would read end of
+    file on the block fd once it is closed, then run the command. So bwrap
+    is stopped first (it can then neither start nor reap a child), its
+    sandbox child (``sandbox``, a pidfd; when bwrap did not report it,
+    found among its children) is killed (as the first process of its pid
+    namespace, with everything in it), then bwrap. Waits, without reaping
+    (bwrap is the caller's child), until bwrap has exited."""
+    try:
+        bwrap: int | None = os.pidfd_open(bwrap_pid)
+    except OSError:
+        bwrap = None  # already reaped: its children are not ours to find
+    try:
+        if bwrap is not None:
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(bwrap, signal.SIGSTOP)
+            _wait_stopped(bwrap_pid, bwrap)
+        if sandbox is not None:
+            with contextlib.suppress(OSError):
+                signal.pidfd_send_signal(sandbox, signal.SIGKILL)
+        else:
+            for pid in _children(bwrap_pid):
+                with contextlib.suppress(OSError):
+                    victim = os.pidfd_open(pid)
+                    try:
+                        signal.pidfd_send_signal(victim, signal.SIGKILL)
+                    finally:
+                        os.close(victim)
+        if bwrap is not None:
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(bwrap, signal.SIGKILL)
+            _exited(bwrap, _KILL_WAIT_S)
+    finally:
+        if bwrap is not None:
+            os.close(bwrap)
+
+
+def _wait_stopped(pid: int, pidfd: int) -> None:
+    """Wait (briefly) until ``pid`` is stopped or gone: a stop signal is
+    delivered asynchronously."""
+    deadline = time.monotonic() + _KILL_WAIT_S
+    while time.monotonic() < deadline and not _exited(pidfd):
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as handle:
+                state = handle.read().rpartition(b")")[2].split()[0]
+        except (OSError, IndexError):
+            return
+        if state in (b"T", b"t", b"Z", b"X"):
+            return
+        time.sleep(0.001)
+
+
+def _children(pid: int) -> list[int]:
+    """The children of single-threaded process ``pid``."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", "rb") as handle:
+            return [int(child) for child in handle.read().split()]
+    except (OSError, ValueError):
+        return []

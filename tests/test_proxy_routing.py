@@ -1,0 +1,527 @@
+"""The proxy route: a network-restricted bubblewrap sandbox reaches the
+network only through the host's NetworkProxy.
+
+Everything is real: bubblewrap, the proxy on its event loop (in a thread of
+its own, as in a server), an HTTP server on the host's 127.0.0.1 as the
+upstream, and curl inside the sandbox, spawned the way the runtime spawns
+(``Popen`` with the confinement's argv, env and fds, then
+``confinement.after_spawn(pid)``). :func:`scenario` runs the main checks
+and returns what it saw; it runs in this process and again as ``nobody``
+(through ``setpriv``) to show that the route needs no privileges.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http.server
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Coroutine, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import psutil  # type: ignore[import-untyped]
+import pytest
+
+from execguard.sandbox import parse_policy
+from execguard.sandbox.backend import Confinement
+from execguard.sandbox.bwrap import BwrapBackend
+from execguard.sandbox.network import DomainPolicy, NetworkPolicy, NetworkProxy
+from execguard.sandbox.proxy_routing import (
+    ProxyRoute,
+    ProxyRouter,
+    ProxyRoutingError,
+    _kill_sandbox,
+    route_into_sandbox,
+)
+
+T = TypeVar("T")
+_REPO = Path(__file__).resolve().parent.parent
+_TIMEOUT = 20
+_NOBODY = 65534
+_READ_ONLY = {"type": "readOnly"}
+# The shell inside the sandbox reports one tab-separated line per probe.
+_PROBES = r"""
+printf 'env_http\t%s\n' "$HTTP_PROXY"
+printf 'env_http_lower\t%s\n' "$http_proxy"
+printf 'env_all\t%s\n' "$ALL_PROXY"
+out=$(curl -sS -m 10 "http://localhost:$UP/allowed" 2>&1); printf 'http\t%s\t%s\n' "$?" "$out"
+out=$(curl -sS -m 10 -w ' %{http_code}' http://blocked.example/ 2>&1)
+printf 'denied\t%s\t%s\n' "$?" "$out"
+out=$(curl -sS -m 10 -p "http://localhost:$UP/tunnel" 2>&1); printf 'connect\t%s\t%s\n' "$?" "$out"
+out=$(curl -sS -m 10 --socks5-hostname "${ALL_PROXY#socks5h://}" "http://localhost:$UP/socks" 2>&1)
+printf 'socks\t%s\t%s\n' "$?" "$out"
+out=$(curl -sS -m 10 --noproxy '*' "http://127.0.0.1:$UP/direct" 2>&1)
+printf 'direct\t%s\t%s\n' "$?" "$out"
+out=$(python3 -S -c 'import socket; socket.socket(socket.AF_UNIX)' 2>&1 | tail -n 1)
+printf 'unix\t%s\n' "$out"
+"""
+
+
+# -- the harness -----------------------------------------------------------------------
+
+
+class _Upstream(http.server.BaseHTTPRequestHandler):
+    """Answers ``hello <path>``; ``/slow`` waits until the test releases it."""
+
+    release: threading.Event
+
+    def do_GET(self) -> None:
+        if self.path == "/slow":
+            self.release.wait(_TIMEOUT)
+        body = b"hello " + self.path.encode()
+        self.send_response(200)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@dataclass
+class Run:
+    popen: subprocess.Popen[bytes]
+    confinement: Confinement
+    route: ProxyRoute | None
+    spawned_at: float
+    routed_at: float
+
+    def finish(self) -> tuple[int, str, str]:
+        out, err = self.popen.communicate(timeout=_TIMEOUT)
+        return self.popen.returncode, out.decode(), err.decode()
+
+
+@dataclass
+class Harness:
+    """An upstream server, an event loop thread with a started proxy (that
+    allows ``localhost`` and denies ``blocked.example``) and its router."""
+
+    release: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        handler = type("Upstream", (_Upstream,), {"release": self.release})
+        self.upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.upstream.daemon_threads = True
+        threading.Thread(target=self.upstream.serve_forever, daemon=True).start()
+        self.upstream_port = self.upstream.server_address[1]
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+        self.proxy = NetworkProxy(NetworkPolicy(DomainPolicy(["localhost"], ["blocked.example"])))
+        self.call(self.proxy.start())
+        self.router = ProxyRouter(self.proxy.http_port, self.proxy.socks_port, loop=self.loop)
+        self.backend = BwrapBackend()
+        self.failed: tuple[int, str] | None = None  # the last spawn whose route failed
+
+    def call(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(_TIMEOUT)
+
+    def spawn(self, argv: list[str], policy: Mapping[str, object] = _READ_ONLY) -> Run:
+        """Confine and start ``argv`` as the runtime does."""
+        confinement = self.backend.confine(
+            argv, parse_policy(policy), "/tmp",
+            {"PATH": "/usr/bin:/bin", "UP": str(self.upstream_port)}, proxy=self.router)
+        before = set(self.router.routes)
+        start = time.perf_counter()
+        popen = subprocess.Popen(confinement.argv, env=confinement.env,
+                                 pass_fds=confinement.pass_fds, stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        spawned = time.perf_counter()
+        try:
+            assert confinement.after_spawn is not None
+            confinement.after_spawn(popen.pid)
+        except BaseException:
+            out, _ = popen.communicate(timeout=_TIMEOUT)
+            self.failed = (popen.returncode, out.decode())
+            confinement.close()
+            raise
+        routed = time.perf_counter()
+        new = set(self.router.routes) - before
+        route = new.pop() if new else None
+        return Run(popen, confinement, route, spawned - start, routed - spawned)
+
+    def close(self) -> None:
+        self.release.set()
+        with contextlib.suppress(Exception):
+            self.call(self.router.aclose())
+        with contextlib.suppress(Exception):
+            self.call(self.proxy.close())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(_TIMEOUT)
+        self.loop.close()
+        self.upstream.shutdown()
+        self.upstream.server_close()
+
+
+@contextlib.contextmanager
+def harness() -> Iterator[Harness]:
+    h = Harness()
+    try:
+        yield h
+    finally:
+        h.close()
+
+
+def _until(condition: Any, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return bool(condition())
+
+
+def _children() -> set[int]:
+    return {child.pid for child in psutil.Process().children(recursive=True)}
+
+
+def _socket_fds() -> int:
+    count = 0
+    for name in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            count += os.readlink(f"/proc/self/fd/{name}").startswith("socket:")
+    return count
+
+
+def _find_marker(marker: str) -> list[int]:
+    """Processes (anyone's: orphans are not our children) whose command
+    line mentions ``marker``."""
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        if any(marker in part for part in process.info["cmdline"] or ()):
+            found.append(process.pid)
+    return found
+
+
+def _with_marker(marker: str) -> list[int]:
+    """:func:`_find_marker`, after a moment for the dying to go."""
+    _until(lambda: not _find_marker(marker), 1.0)
+    return _find_marker(marker)
+
+
+def _probes(stdout: str) -> dict[str, list[str]]:
+    lines = {}
+    for line in stdout.splitlines():
+        key, _, rest = line.partition("\t")
+        lines[key] = rest.split("\t")
+    return lines
+
+
+# -- the scenario (also run as nobody) --------------------------------------------------
+
+
+def scenario() -> dict[str, Any]:
+    """The main checks, in this process as whatever user runs it; returns
+    what was observed (JSON-serialisable) for :func:`_check_scenario`."""
+    seen: dict[str, Any] = {"uid": os.getuid()}
+    with harness() as h:
+        seen["ports"] = [h.proxy.http_port, h.proxy.socks_port, h.upstream_port]
+        children = _children()
+        sockets = _socket_fds()
+
+        # 1. Every way out, from one sandboxed shell.
+        run = h.spawn(["sh", "-c", _PROBES])
+        seen["argv"] = run.confinement.argv
+        seen["explanation"] = run.confinement.explanation
+        seen["route_during_run"] = run.route is not None and not run.route.closed
+        code, out, err = run.finish()
+        seen["exit"], seen["stderr"], seen["probes"] = code, err, _probes(out)
+        assert run.route is not None
+        route = run.route
+        # The route closes itself once the sandbox is gone...
+        seen["route_closed_by_exit"] = _until(lambda: route.closed)
+        run.confinement.close()
+        h.call(route.wait_closed())
+        seen["route_open_sockets"] = route.open_sockets
+        seen["routes_left"] = len(h.router.routes)
+        seen["sandbox_pid_gone"] = _until(lambda: not psutil.pid_exists(route.sandbox_pid))
+        # ...and leaves no process (the helper is collected) and no socket.
+        _until(lambda: _children() <= children)
+        seen["children_left"] = sorted(_children() - children)
+        seen["sockets_left"] = _socket_fds() - sockets
+
+        # 2. The proxy closes: requests through the route fail, the router
+        # closes, and the next command is killed before it runs.
+        h.call(h.proxy.close())
+        run = h.spawn(["sh", "-c", 'curl -sS -m 10 "http://localhost:$UP/after"; echo " rc=$?"'])
+        code, out, err = run.finish()
+        run.confinement.close()
+        seen["after_close"] = out.strip()
+        seen["router_closed"] = h.router.closed
+        marker = f"execguard-test-{uuid.uuid4()}"
+        try:
+            run = h.spawn(["sh", "-c", "echo ran", marker])
+        except ProxyRoutingError as error:
+            seen["refused"] = str(error)
+            seen["refused_run"] = list(h.failed or ())
+            seen["refused_left"] = _with_marker(marker)
+        else:  # pragma: no cover - the failure being tested for
+            seen["refused"] = None
+            run.finish()
+            run.confinement.close()
+    return seen
+
+
+def _check_scenario(seen: dict[str, Any]) -> None:
+    http_port, socks_port, upstream = seen["ports"]
+    assert seen["exit"] == 0, seen["stderr"]
+    argv = seen["argv"]
+    assert "--unshare-net" in argv
+    assert "--info-fd" in argv and "--block-fd" in argv
+    assert argv.index("--block-fd") < argv.index("--")
+    explanation = "\n".join(seen["explanation"])
+    assert "network: only through the proxy" in explanation
+    assert "socket: only AF_INET/AF_INET6" in explanation  # seccomp PROXY_ROUTED
+    probes = seen["probes"]
+    # The variables name 127.0.0.1 with the host proxy's own port numbers.
+    assert probes["env_http"] == [f"http://127.0.0.1:{http_port}"]
+    assert probes["env_http_lower"] == [f"http://127.0.0.1:{http_port}"]
+    assert probes["env_all"] == [f"socks5h://127.0.0.1:{socks_port}"]
+    assert probes["http"] == ["0", "hello /allowed"]
+    code, denied = probes["denied"]
+    assert code == "0" and denied.endswith(" 403")
+    blocked = json.loads(denied.removesuffix(" 403"))
+    assert blocked["status"] == "blocked" and blocked["reason"] == "denied"
+    assert blocked["host"] == "blocked.example"
+    assert probes["connect"] == ["0", "hello /tunnel"]
+    assert probes["socks"] == ["0", "hello /socks"]
+    # Around the proxy, the host's loopback is not there.
+    assert probes["direct"][0] == "7", probes["direct"]
+    assert f"port {upstream}" in probes["direct"][1]
+    assert probes["unix"] == ["PermissionError: [Errno 1] Operation not permitted"]
+    assert seen["route_during_run"]
+    assert seen["route_closed_by_exit"]
+    assert seen["route_open_sockets"] == 0
+    assert seen["routes_left"] == 0
+    assert seen["sandbox_pid_gone"]
+    assert seen["children_left"] == []
+    assert seen["sockets_left"] == 0
+    # Fail closed once the proxy is gone.
+    # Connection refused/reset (7), empty reply (52), reset while receiving (56).
+    assert seen["after_close"].endswith(("rc=7", "rc=52", "rc=56")), seen["after_close"]
+    assert "hello" not in seen["after_close"]
+    assert seen["router_closed"]
+    assert seen["refused"] is not None and "router is closed" in seen["refused"]
+    assert seen["refused_run"] == [-9, ""]  # killed before `echo ran` could run
+    assert seen["refused_left"] == []
+
+
+def test_routed_sandbox_reaches_only_the_proxy() -> None:
+    _check_scenario(scenario())
+
+
+def _as(uid: int) -> list[str]:
+    """Run as ``uid`` with a clean environment, the project and its
+    dependencies on the path."""
+    paths = [str(_REPO), sysconfig.get_paths()["purelib"]]
+    return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+            "env", "-i", "PATH=/usr/bin:/bin", "HOME=/tmp", "PYTHONDONTWRITEBYTECODE=1",
+            f"PYTHONPATH={os.pathsep.join(paths)}"]
+
+
+def _python_for(uid: int) -> str:
+    """An interpreter of this Python version that ``uid`` can run (a venv's
+    often lives in a home directory other users cannot enter)."""
+    name = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    candidates = [os.path.realpath(sys.executable),
+                  shutil.which(name, path="/usr/local/bin:/usr/bin:/bin") or ""]
+    for python in candidates:
+        if python and subprocess.run(
+                [*_as(uid), python, "-c", "import json, pydantic_core, psutil, pytest"],
+                cwd="/tmp", capture_output=True, check=False).returncode == 0:
+            return python
+    raise AssertionError(f"no Python {sys.version_info[:2]} that uid {uid} can run "
+                         "with the project's dependencies")
+
+
+def test_unprivileged_server_routes_too() -> None:
+    """As an unprivileged user the helper has to enter the sandbox's user
+    namespace first (it owns it, so it has the rights there). Run by a
+    non-root user, the same scenario runs in-process."""
+    if os.geteuid() != 0:
+        _check_scenario(scenario())
+        return
+    code = ("import json, tests.test_proxy_routing as t; "
+            "print(json.dumps(t.scenario()))")
+    result = subprocess.run([*_as(_NOBODY), _python_for(_NOBODY), "-c", code],
+                            cwd="/tmp", capture_output=True, timeout=2 * _TIMEOUT, check=False)
+    assert result.returncode == 0, result.stderr.decode()
+    seen = json.loads(result.stdout.decode().splitlines()[-1])
+    assert seen["uid"] == _NOBODY
+    _check_scenario(seen)
+
+
+# -- failures and lifetimes -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def shared() -> Iterator[Harness]:
+    with harness() as h:
+        yield h
+
+
+def test_closing_the_route_ends_its_connections(shared: Harness) -> None:
+    """A relayed connection in flight is reset when the route closes (the
+    runtime closes the confinement), without waiting for either end."""
+    run = shared.spawn(["curl", "-sS", "-m", str(_TIMEOUT),
+                        f"http://localhost:{shared.upstream_port}/slow"])
+    route = run.route
+    assert route is not None
+    assert _until(lambda: route.active_connections == 1)
+    started = time.monotonic()
+    run.confinement.close()
+    code, out, err = run.finish()
+    assert time.monotonic() - started < 5
+    assert code in (52, 56), err  # empty reply / connection reset
+    assert "hello" not in out
+    shared.call(route.wait_closed())
+    assert route.active_connections == 0 and route.open_sockets == 0
+    assert shared.router.routes == ()
+    assert not shared.router.closed  # the proxy is fine: only this route ended
+
+
+def test_setup_timeout_kills_the_command(shared: Harness) -> None:
+    """A spawn that never reports a sandbox (here: not bwrap at all) is
+    killed when the setup time is up."""
+    router = ProxyRouter(*shared.router.ports, loop=shared.loop, setup_timeout=0.3)
+    hook = router.bwrap_hook()
+    popen = subprocess.Popen(["sleep", "30"], pass_fds=hook.pass_fds)
+    started = time.monotonic()
+    try:
+        with pytest.raises(ProxyRoutingError, match="did not report its sandbox in time"):
+            hook.after_spawn(popen.pid)
+        assert popen.wait(5) == -9
+        assert time.monotonic() - started < 3
+    finally:
+        hook.close()
+        popen.kill()
+        popen.wait()
+    assert router.routes == ()
+
+
+def test_an_unreported_sandbox_is_found_and_killed(shared: Harness) -> None:
+    """If bwrap never reports its sandbox (the info read timed out), the
+    sandbox child is still killed: killing bwrap alone would leave it
+    running (bwrap's --die-with-parent does not cover it), and it would go
+    on to the command at the end of file on the block fd."""
+    marker = f"execguard-test-{uuid.uuid4()}"
+    confinement = shared.backend.confine(["sh", "-c", "echo ran", marker],
+                                         parse_policy(_READ_ONLY), "/tmp", {},
+                                         proxy=shared.router)
+    popen = subprocess.Popen(confinement.argv, env=confinement.env,
+                             pass_fds=confinement.pass_fds, stdout=subprocess.PIPE)
+    try:
+        assert _until(lambda: len(_find_marker(marker)) == 2)  # bwrap and its sandbox child
+        _kill_sandbox(popen.pid, None)
+        assert popen.wait(5) == -9
+    finally:
+        confinement.close()  # end of file on the block fd
+    assert _with_marker(marker) == []
+    assert popen.communicate(timeout=5)[0] == b""
+
+
+def test_a_spawn_without_after_spawn_never_runs(shared: Harness) -> None:
+    """A spawner that kills bwrap and closes the confinement without having
+    called after_spawn (it failed in between) must not let the sandbox,
+    which outlives bwrap, run the command at the end of file on the block
+    fd: closing kills the sandbox bwrap reported."""
+    marker = f"execguard-test-{uuid.uuid4()}"
+    confinement = shared.backend.confine(["sh", "-c", "echo ran", marker],
+                                         parse_policy(_READ_ONLY), "/tmp", {},
+                                         proxy=shared.router)
+    popen = subprocess.Popen(confinement.argv, env=confinement.env,
+                             pass_fds=confinement.pass_fds, stdout=subprocess.PIPE)
+    try:
+        assert _until(lambda: len(_find_marker(marker)) == 2)
+        popen.kill()
+        assert popen.wait(5) == -9
+    finally:
+        confinement.close()
+    assert popen.communicate(timeout=5)[0] == b""
+    assert _with_marker(marker) == []
+    assert shared.router.routes == ()
+
+
+def test_bwrap_setup_errors_stay_bwraps_to_report(shared: Harness) -> None:
+    """A sandbox that bwrap cannot build (its writable root vanished) ends
+    before its command whatever we do; its own message is the useful one."""
+    root = tempfile.mkdtemp(dir="/var/tmp", prefix="execguard-route-")
+    policy = parse_policy({"type": "workspaceWrite", "writableRoots": [root],
+                           "excludeSlashTmp": True, "excludeTmpdirEnvVar": True})
+    confinement = shared.backend.confine(["echo", "ran"], policy, "/tmp", {},
+                                         proxy=shared.router)
+    shutil.rmtree(root)
+    try:
+        popen = subprocess.Popen(confinement.argv, env=confinement.env,
+                                 pass_fds=confinement.pass_fds, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE)
+        assert confinement.after_spawn is not None
+        confinement.after_spawn(popen.pid)
+        out, err = popen.communicate(timeout=_TIMEOUT)
+    finally:
+        confinement.close()
+    assert popen.returncode == 1 and out == b""
+    assert f"Can't find source path {root}" in err.decode()
+    assert _until(lambda: shared.router.routes == ())
+
+
+def test_bwrap_failing_early_is_reported(shared: Harness) -> None:
+    router = ProxyRouter(*shared.router.ports, loop=shared.loop)
+    hook = router.bwrap_hook()
+    popen = subprocess.Popen(["true"], pass_fds=hook.pass_fds)
+    try:
+        with pytest.raises(ProxyRoutingError, match="exited before it reported"):
+            hook.after_spawn(popen.pid)
+    finally:
+        hook.close()
+        popen.wait()
+
+
+def test_a_failed_route_leaves_nothing_listening(shared: Harness) -> None:
+    """Our own network namespace already has the proxy's ports taken (as
+    root; unprivileged, entering it is refused): the route fails whole."""
+    sockets = _socket_fds()
+    with pytest.raises(ProxyRoutingError,
+                       match=r"Address already in use|Operation not permitted"):
+        route_into_sandbox(os.getpid(), shared.router)
+    with pytest.raises(ProxyRoutingError, match="gone"):
+        route_into_sandbox(2**22 + 12345, shared.router)  # above pid_max's default
+    assert shared.router.routes == ()
+    assert _until(lambda: _socket_fds() == sockets)
+
+
+def test_full_network_ignores_the_proxy(shared: Harness) -> None:
+    """With network access the policy is not restricted: nothing to route,
+    and bwrap's argv is what it was without a proxy."""
+    policy = parse_policy({"type": "readOnly", "networkAccess": True})
+    with shared.backend.confine(["true"], policy, "/tmp", {}, proxy=shared.router) as routed, \
+            shared.backend.confine(["true"], policy, "/tmp", {}) as plain:
+        assert routed.after_spawn is None and len(routed.pass_fds) == 1  # the seccomp memfd
+        fd = routed.argv.index("--seccomp") + 1
+        assert routed.argv[:fd] + routed.argv[fd + 1:] == plain.argv[:fd] + plain.argv[fd + 1:]
+        assert routed.env == plain.env
+        assert "--unshare-net" not in routed.argv
+
+
+def test_routing_costs_a_few_milliseconds(shared: Harness) -> None:
+    """The route is built between the spawn and the command's start; keep
+    it well under the cost of starting bwrap itself (a loose bound: the
+    point is to notice a regression to a process start per command)."""
+    costs = []
+    for _ in range(5):
+        run = shared.spawn(["true"])
+        costs.append(run.routed_at)
+        assert run.finish()[0] == 0
+        run.confinement.close()
+    assert sorted(costs)[2] < 0.1, costs
