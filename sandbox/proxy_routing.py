@@ -14,13 +14,17 @@ No process runs inside the sandbox and no interpreter starts per command:
 
 1. bwrap reports its sandbox child's pid on ``--info-fd`` and waits on
    ``--block-fd`` before it executes the command;
-2. we fork a helper that enters the child's user namespace and then its
-   network namespace (``setns``; entering a user namespace needs a
-   single-threaded process, and the owner of a user namespace has every
-   capability in it, so this works unprivileged too), creates, binds and
+2. we fork a helper that enters the child's network namespace, after the
+   user namespace that owns it (``setns``; entering a user namespace needs
+   a single-threaded process, and the owner of a user namespace has every
+   capability in it, so this works unprivileged too; the owner, not
+   ``/proc/PID/ns/user``: unprivileged, bwrap nests a second user namespace
+   in the sandbox before it waits, which has no rights over the network
+   namespace), creates, binds and
    listens the sockets there, sends them back over a socketpair
-   (``SCM_RIGHTS``) and exits. A socket stays in the namespace it was
-   created in, so this process accepts on them from then on;
+   (``SCM_RIGHTS``) and exits; it is reaped at once (whatever becomes of
+   the event loop, no zombie is left). A socket stays in the namespace it
+   was created in, so this process accepts on them from then on;
 3. we write one byte to the block fd and bwrap executes the command.
 
 Any failure (timeout, bwrap gone, ``setns`` refused, a port taken) kills the
@@ -42,6 +46,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import fcntl
 import json
 import logging
 import os
@@ -79,6 +84,7 @@ _RELAY_CHUNK = 256 * 1024
 _CLONE_NEWUSER = 0x10000000
 _CLONE_NEWNET = 0x40000000
 _IP_FREEBIND = getattr(socket, "IP_FREEBIND", 15)  # <linux/in.h>
+_NS_GET_USERNS = 0xB701  # <linux/nsfs.h>: _IO(0xb7, 0x1)
 _KILL_WAIT_S = 2.0
 _OK = b"OK"
 
@@ -275,8 +281,8 @@ class ProxyRoute:
             # Stop every route before another program can take the port.
             _log.warning("network proxy port %d refused a relayed connection; "
                          "closing its routes", upstream_port)
+            self.router.close()  # first: whoever sees the reset sees a closed router
             _abort(client)
-            self.router.close()
             return
         except (OSError, TimeoutError):
             _abort(client)
@@ -457,16 +463,10 @@ def route_into_sandbox(sandbox_pid: int, router: ProxyRouter, *,
     except OSError as error:
         raise ProxyRoutingError(f"the sandbox (pid {sandbox_pid}) is gone: {error}") from None
     try:
-        listeners, helper = _listen_in_namespace(sandbox_pid, pidfd, router.ports, deadline)
+        listeners = _listen_in_namespace(sandbox_pid, pidfd, router.ports, deadline)
     except BaseException:
         os.close(pidfd)
         raise
-    # The helper is still exiting (tearing down its copy of our memory
-    # takes a millisecond or two): collect it on the loop, not here.
-    try:
-        router.loop.call_soon_threadsafe(_reap_on_loop, router.loop, helper)
-    except RuntimeError:
-        _reap(helper, kill=False)
     route = ProxyRoute(router, sandbox_pid, pidfd, listeners)
     try:
         router._add(route)
@@ -482,17 +482,17 @@ def route_into_sandbox(sandbox_pid: int, router: ProxyRouter, *,
 
 
 def _listen_in_namespace(sandbox_pid: int, pidfd: int, ports: tuple[int, ...],
-                         deadline: float) -> tuple[list[socket.socket], int]:
+                         deadline: float) -> list[socket.socket]:
     """The listening sockets, created in the sandbox's network namespace by
-    a forked helper (see the module docstring), and the helper's pid, for
-    the caller to reap (it exits on its own)."""
+    a forked helper (see the module docstring). The helper is reaped here,
+    on every path: it exits right after sending them (or is killed)."""
     if _SETNS is None:
         raise ProxyRoutingError("setns(2) is not available")
     namespaces: list[int] = []
     try:
-        for kind in ("user", "net"):
-            namespaces.append(os.open(f"/proc/{sandbox_pid}/ns/{kind}",
-                                      os.O_RDONLY | os.O_CLOEXEC))
+        namespaces.append(os.open(f"/proc/{sandbox_pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC))
+        # The user namespace that owns it (see the module docstring).
+        namespaces.insert(0, fcntl.ioctl(namespaces[0], _NS_GET_USERNS))
         # The pidfd pins the process, not its pid: if it is still running
         # now, the namespace files above are really its own.
         if _exited(pidfd):
@@ -504,6 +504,10 @@ def _listen_in_namespace(sandbox_pid: int, pidfd: int, ports: tuple[int, ...],
     except OSError as error:
         for fd in namespaces:
             os.close(fd)
+        # An exiting process loses its namespaces a moment before its pidfd
+        # reports the exit: tell that apart from a real failure.
+        if _exited(pidfd, max(deadline - time.monotonic(), 0)):
+            raise ProxyRoutingError(f"the sandbox (pid {sandbox_pid}) exited") from None
         raise ProxyRoutingError(
             f"cannot open the sandbox's namespaces (pid {sandbox_pid}): {error}") from None
     except BaseException:
@@ -547,10 +551,13 @@ def _listen_in_namespace(sandbox_pid: int, pidfd: int, ports: tuple[int, ...],
         sent = True
         for listener in listeners:
             listener.setblocking(False)
-        return listeners, helper
+        return listeners
     finally:
-        if helper > 0 and not sent:
-            _reap(helper, kill=True)
+        if helper > 0:
+            # Synchronously: collecting it later (on an event loop that may
+            # stop first) could leave a zombie. Once it has sent the sockets
+            # it only has to exit; otherwise it is killed.
+            _reap(helper, kill=not sent)
         ours.close()
         theirs.close()
         os.close(user_fd)
@@ -592,22 +599,6 @@ def _reap(pid: int, *, kill: bool) -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
-
-
-def _reap_on_loop(loop: asyncio.AbstractEventLoop, pid: int) -> None:
-    """Collect the helper ``pid`` once it has exited, without blocking."""
-    try:
-        pidfd = os.pidfd_open(pid)
-    except OSError:
-        return  # already collected
-
-    def collect() -> None:
-        loop.remove_reader(pidfd)
-        os.close(pidfd)
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, 0)  # it has exited: does not block
-
-    loop.add_reader(pidfd, collect)
 
 
 def _exited(pidfd: int, timeout: float = 0.0) -> bool:
@@ -667,21 +658,27 @@ class BwrapRouteHook:
         self._close("block_read")
         deadline = time.monotonic() + self.router.setup_timeout
         sandbox: int | None = None  # a pidfd: the sandbox, even once its pid is free
+        reaped = False  # the sandbox had ended and bwrap had reaped it already
         try:
             if "block_write" not in self._fds:
                 raise ProxyRoutingError("the route's pipes are closed")
             sandbox_pid = _read_child_pid(self._fds["info_read"], deadline)
             # bwrap reaps it only after it has exited: either it is still
-            # this pid, or it is a zombie (pidfd_open then still works).
-            with contextlib.suppress(OSError):
+            # this pid, or a zombie (pidfd_open then still works), or gone.
+            try:
                 sandbox = os.pidfd_open(sandbox_pid)
+            except ProcessLookupError:
+                reaped = True
+            except OSError:
+                pass
             self.route = route_into_sandbox(
                 sandbox_pid, self.router, timeout=max(deadline - time.monotonic(), 0.001))
             os.write(self._fds["block_write"], b"1")
         except BaseException as error:
             if self.route is not None:
                 self.route.close()
-            if isinstance(error, Exception) and sandbox is not None and _exited(sandbox):
+            if isinstance(error, Exception) and (
+                    reaped or (sandbox is not None and _exited(sandbox))):
                 self._close("block_write")
                 return
             _kill_sandbox(pid, sandbox)

@@ -18,12 +18,14 @@ import http.server
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Coroutine, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,7 +35,7 @@ import pytest
 
 from execguard.sandbox import parse_policy
 from execguard.sandbox.backend import Confinement
-from execguard.sandbox.bwrap import BwrapBackend
+from execguard.sandbox.bwrap import _PLACEHOLDERS, BwrapBackend
 from execguard.sandbox.network import DomainPolicy, NetworkPolicy, NetworkProxy
 from execguard.sandbox.proxy_routing import (
     ProxyRoute,
@@ -44,6 +46,7 @@ from execguard.sandbox.proxy_routing import (
 )
 
 T = TypeVar("T")
+_RESOLVER_THREAD = "proxy-routing-harness-resolver"
 _REPO = Path(__file__).resolve().parent.parent
 _TIMEOUT = 20
 _NOBODY = 65534
@@ -70,12 +73,15 @@ printf 'unix\t%s\n' "$out"
 
 
 class _Upstream(http.server.BaseHTTPRequestHandler):
-    """Answers ``hello <path>``; ``/slow`` waits until the test releases it."""
+    """Answers ``hello <path>``; ``/slow`` sets ``arrived`` and waits until
+    the test releases it."""
 
+    arrived: threading.Event
     release: threading.Event
 
     def do_GET(self) -> None:
         if self.path == "/slow":
+            self.arrived.set()
             self.release.wait(_TIMEOUT)
         body = b"hello " + self.path.encode()
         self.send_response(200)
@@ -105,15 +111,21 @@ class Harness:
     """An upstream server, an event loop thread with a started proxy (that
     allows ``localhost`` and denies ``blocked.example``) and its router."""
 
+    arrived: threading.Event = field(default_factory=threading.Event)
     release: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
-        handler = type("Upstream", (_Upstream,), {"release": self.release})
+        handler = type("Upstream", (_Upstream,), {"arrived": self.arrived,
+                                                  "release": self.release})
         self.upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.upstream.daemon_threads = True
         threading.Thread(target=self.upstream.serve_forever, daemon=True).start()
         self.upstream_port = self.upstream.server_address[1]
         self.loop = asyncio.new_event_loop()
+        # The proxy resolves names in the loop's executor: its threads are
+        # the harness's, named so, and joined when it closes.
+        self.executor = ThreadPoolExecutor(thread_name_prefix=_RESOLVER_THREAD)
+        self.loop.set_default_executor(self.executor)
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
         self.proxy = NetworkProxy(NetworkPolicy(DomainPolicy(["localhost"], ["blocked.example"])))
@@ -125,8 +137,10 @@ class Harness:
     def call(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(_TIMEOUT)
 
-    def spawn(self, argv: list[str], policy: Mapping[str, object] = _READ_ONLY) -> Run:
-        """Confine and start ``argv`` as the runtime does."""
+    def spawn(self, argv: list[str], policy: Mapping[str, object] = _READ_ONLY, *,
+              late: bool = False) -> Run:
+        """Confine and start ``argv`` as the runtime does; ``late``: route
+        only once the sandbox is waiting for it on the block fd."""
         confinement = self.backend.confine(
             argv, parse_policy(policy), "/tmp",
             {"PATH": "/usr/bin:/bin", "UP": str(self.upstream_port)}, proxy=self.router)
@@ -137,6 +151,8 @@ class Harness:
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         spawned = time.perf_counter()
         try:
+            if late:
+                time.sleep(0.5)  # bwrap needs a few ms to get there
             assert confinement.after_spawn is not None
             confinement.after_spawn(popen.pid)
         except BaseException:
@@ -158,6 +174,7 @@ class Harness:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(_TIMEOUT)
         self.loop.close()
+        self.executor.shutdown(wait=True)
         self.upstream.shutdown()
         self.upstream.server_close()
 
@@ -204,8 +221,45 @@ def _find_marker(marker: str) -> list[int]:
 
 def _with_marker(marker: str) -> list[int]:
     """:func:`_find_marker`, after a moment for the dying to go."""
-    _until(lambda: not _find_marker(marker), 1.0)
+    _until(lambda: not _find_marker(marker))
     return _find_marker(marker)
+
+
+def _threads() -> set[threading.Thread]:
+    """Threads but a harness's resolver pool (which lives as long as the
+    harness: the module's shared one outlives each test) and bwrap's
+    placeholder timer (it ends by itself; see the fixture below)."""
+    return {thread for thread in threading.enumerate()
+            if not thread.name.startswith((_RESOLVER_THREAD, "execguard-placeholders"))}
+
+
+def _fds() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+@pytest.fixture(autouse=True)
+def _no_leaks() -> Iterator[None]:
+    """Every test leaves no child process (live or zombie: the route's
+    helper is reaped, and so is the child of :func:`_scenario_as`), no fd
+    and no thread behind (what the module's shared harness holds is there
+    before and after). A leaked child would fail the next test file, whose
+    own check counts every child of this process."""
+    children, fds, threads = _children(), _fds(), _threads()
+    yield
+    # Sandbox placeholders linger a moment for the next command, each with
+    # its lock record open (sandbox/bwrap.py); gone after a flush. Closed
+    # routes, relays and handler threads end a moment later.
+    _PLACEHOLDERS.flush()
+    _until(lambda: _children() <= children and _fds() <= fds and _threads() <= threads,
+           _TIMEOUT)
+    leaked = []
+    for process in psutil.Process().children(recursive=True):
+        if process.pid not in children:
+            with contextlib.suppress(psutil.Error):  # gone meanwhile: not leaked
+                leaked.append((process.pid, process.name(), process.status()))
+    assert leaked == []
+    assert _fds() - fds == set()
+    assert _threads() - threads == set()
 
 
 def _probes(stdout: str) -> dict[str, list[str]]:
@@ -248,6 +302,12 @@ def scenario() -> dict[str, Any]:
         _until(lambda: _children() <= children)
         seen["children_left"] = sorted(_children() - children)
         seen["sockets_left"] = _socket_fds() - sockets
+
+        # Routed however far the sandbox has gone: waiting on the block fd,
+        # unprivileged, it is in a second user namespace of bwrap's.
+        run = h.spawn(["sh", "-c", 'curl -sS -m 10 "http://localhost:$UP/late"'], late=True)
+        seen["late"] = run.finish()[1]
+        run.confinement.close()
 
         # 2. The proxy closes: requests through the route fail, the router
         # closes, and the next command is killed before it runs.
@@ -305,6 +365,7 @@ def _check_scenario(seen: dict[str, Any]) -> None:
     assert seen["sandbox_pid_gone"]
     assert seen["children_left"] == []
     assert seen["sockets_left"] == 0
+    assert seen["late"] == "hello /late"
     # Fail closed once the proxy is gone.
     # Connection refused/reset (7), empty reply (52), reset while receiving (56).
     assert seen["after_close"].endswith(("rc=7", "rc=52", "rc=56")), seen["after_close"]
@@ -345,11 +406,18 @@ def _scenario_as(uid: int) -> dict[str, Any]:
         finally:
             os._exit(status)
     os.close(write)
-    chunks = []
-    with os.fdopen(read, "rb") as pipe:
-        chunks.append(pipe.read())
-    _, status = os.waitpid(pid, 0)
-    seen: dict[str, Any] = json.loads(b"".join(chunks).decode() or "{}")
+    reaped = False
+    try:
+        with os.fdopen(read, "rb") as pipe:
+            data = pipe.read()
+        _, status = os.waitpid(pid, 0)
+        reaped = True
+    finally:
+        if not reaped:  # interrupted: the child must not outlive the test
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+    seen: dict[str, Any] = json.loads(data.decode() or "{}")
     assert os.waitstatus_to_exitcode(status) == 0, seen
     return seen
 
@@ -383,17 +451,23 @@ def test_closing_the_route_ends_its_connections(shared: Harness) -> None:
                         f"http://localhost:{shared.upstream_port}/slow"])
     route = run.route
     assert route is not None
-    assert _until(lambda: route.active_connections == 1)
-    started = time.monotonic()
-    run.confinement.close()
-    code, out, err = run.finish()
-    assert time.monotonic() - started < 5
-    assert code in (52, 56), err  # empty reply / connection reset
-    assert "hello" not in out
-    shared.call(route.wait_closed())
-    assert route.active_connections == 0 and route.open_sockets == 0
-    assert shared.router.routes == ()
-    assert not shared.router.closed  # the proxy is fine: only this route ended
+    try:
+        # Relayed, and curl is waiting for the answer (an accepted
+        # connection alone may be reset before curl saw its connect end).
+        assert _until(shared.arrived.is_set, _TIMEOUT)
+        assert route.active_connections == 1
+        started = time.monotonic()
+        run.confinement.close()
+        code, out, err = run.finish()
+        assert time.monotonic() - started < 5
+        assert code in (52, 56), err  # empty reply / connection reset
+        assert "hello" not in out
+        shared.call(route.wait_closed())
+        assert route.active_connections == 0 and route.open_sockets == 0
+        assert shared.router.routes == ()
+        assert not shared.router.closed  # the proxy is fine: only this route ended
+    finally:
+        shared.release.set()  # the upstream's handler thread ends (no other test waits on it)
 
 
 def test_setup_timeout_kills_the_command(shared: Harness) -> None:
@@ -445,15 +519,24 @@ def test_a_spawn_without_after_spawn_never_runs(shared: Harness) -> None:
     confinement = shared.backend.confine(["sh", "-c", "echo ran", marker],
                                          parse_policy(_READ_ONLY), "/tmp", {},
                                          proxy=shared.router)
+    info_fd = confinement.argv[confinement.argv.index("--info-fd") + 1]
     popen = subprocess.Popen(confinement.argv, env=confinement.env,
                              pass_fds=confinement.pass_fds, stdout=subprocess.PIPE)
     try:
-        assert _until(lambda: len(_find_marker(marker)) == 2)
+        # bwrap closes its --info-fd once it has written the whole report
+        # (the sandbox's pid), which it does before it lets the sandbox go
+        # on; the sandbox then waits on the block fd for as long as it takes.
+        assert _until(lambda: not os.path.lexists(f"/proc/{popen.pid}/fd/{info_fd}"),
+                      _TIMEOUT)
+        assert popen.poll() is None  # it reported: it did not fail
+        assert len(_find_marker(marker)) == 2  # bwrap and its sandbox child
         popen.kill()
-        assert popen.wait(5) == -9
+        assert popen.wait(_TIMEOUT) == -9
+        assert len(_find_marker(marker)) == 1  # the sandbox outlives bwrap...
     finally:
-        confinement.close()
-    assert popen.communicate(timeout=5)[0] == b""
+        confinement.close()  # ...until this kills it, before the end of file on the block fd
+    # Nothing but the sandbox held bwrap's stdout: it is gone, and never ran the command.
+    assert popen.communicate(timeout=_TIMEOUT)[0] == b""
     assert _with_marker(marker) == []
     assert shared.router.routes == ()
 
