@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from ..sandbox.backend import ProxyEndpoint
+
 DEFAULT_OUTPUT_CAP = 1024 * 1024
 DEFAULT_TIMEOUT_MS = 10_000
 # After the child exits, its output pipes get this long to reach EOF (a
@@ -44,6 +46,11 @@ class ExecSpec:
     # inherits, and code run in the child right before exec (system calls only).
     pass_fds: tuple[int, ...] = ()
     preexec: Callable[[], None] | None = None
+    # Called with the child's pid right after the spawn, before the command
+    # proper may start (a proxy-routed sandbox is connected there); blocking,
+    # so it runs on a worker thread. If it raises, the child has been killed
+    # and the spawn fails.
+    after_spawn: Callable[[int], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -82,10 +89,14 @@ class SandboxRequest:
     """What the sandbox layer needs to wrap a command: the policy as the
     client sent it (Codex JSON shape) or ``None`` for the server's default,
     the command's cwd, its env, whether it gets a PTY, and optionally
-    which backend to use."""
+    which backend to use. ``proxy``: the session's managed network proxy
+    the only network a network-restricted command then
+    reaches; ``proxy_context`` tags that command's requests to it."""
 
     policy: dict[str, object] | None
     cwd: str
     env: dict[str, str] = field(default_factory=dict)
     tty: bool = False
     backend: str | None = None
+    proxy: ProxyEndpoint | None = None
+    proxy_context: object = None

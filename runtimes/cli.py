@@ -12,8 +12,13 @@ import asyncio
 import os
 import signal
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:  # the server's modules load only when it runs (fast --help)
+    from ..execpolicy.policy import Policy
+    from .network_session import NetworkConfig
 
 USAGE = "Usage: execguard app-server [OPTIONS]"
 HELP = """Run the app server: the `command/exec` JSON-RPC API (Codex app-server compatible)
@@ -33,6 +38,34 @@ Options:
           connect can run commands as this user: only listen on a loopback address then.
           Listening on any other address without a token is allowed but warned about loudly.
           Requests that carry an `Origin` header (browsers) are always refused.
+
+      --network-proxy
+          Give commands whose sandbox restricts the network a managed proxy as their only way
+          out (HTTP, HTTPS via CONNECT, SOCKS5; one per connection). Each host is decided in
+          this order: --deny-domain, local/private addresses (refused), --allow-domain, then
+          the client is asked with an `item/commandExecution/requestApproval` request. The
+          `network_rule`s of your execpolicy rules apply on top, and persistent answers are
+          written there. Every blocked request is sent as a `command/exec/networkBlocked`
+          notification. See docs/protocol.md
+
+      --allow-domain <PATTERN>
+          With --network-proxy: a host commands may reach without asking (repeatable):
+          `example.com`, `*.example.com` (subdomains), `**.example.com` (both), `*` (any)
+
+      --deny-domain <PATTERN>
+          With --network-proxy: a host that is always refused, never asked about (repeatable)
+
+      --allow-local-binding
+          With --network-proxy: loopback and private addresses may be reached (refused by
+          default, also when a name resolves to one)
+
+      --network-approval-policy <POLICY>
+          With --network-proxy: `on-request` (default: ask the client about unlisted hosts)
+          or `never` (refuse them without asking)
+
+      --rules-file <PATH>
+          With --network-proxy: where persistent network answers are written as
+          `network_rule(...)` (default: the user rules file, see `execguard execpolicy`)
 
   -h, --help
           Print help
@@ -54,6 +87,21 @@ class Options:
     host: str | None = None
     port: int = 0
     auth_token_file: str | None = None
+    network_proxy: bool = False
+    allow_domains: list[str] = field(default_factory=list)
+    deny_domains: list[str] = field(default_factory=list)
+    allow_local_binding: bool = False
+    network_approval_policy: str = "on-request"
+    rules_file: str | None = None
+
+
+# Options that take a value: the placeholder shown in errors.
+_VALUE_OPTIONS = {
+    "--listen": "<URL>", "--auth-token-file": "<PATH>", "--allow-domain": "<PATTERN>",
+    "--deny-domain": "<PATTERN>", "--network-approval-policy": "<POLICY>",
+    "--rules-file": "<PATH>",
+}
+_NETWORK_APPROVAL_POLICIES = ("on-request", "never")
 
 
 def _parse_listen(url: str, options: Options) -> None:
@@ -96,20 +144,20 @@ def parse_args(args: list[str]) -> Options | None:
             sys.stdout.write(HELP)
             return None
         name, has_value, inline = arg.partition("=")
-        if name in ("--listen", "--auth-token-file"):
+        if name in _VALUE_OPTIONS:
             if has_value:
                 value = inline
             elif index + 1 < len(args):
                 index += 1
                 value = args[index]
             else:
-                shown = "<URL>" if name == "--listen" else "<PATH>"
-                raise UsageError(f"a value is required for '{name} {shown}' but none was "
-                                 "supplied")
-            if name == "--listen":
-                options.listen = value
-            else:
-                options.auth_token_file = value
+                raise UsageError(f"a value is required for '{name} {_VALUE_OPTIONS[name]}' "
+                                 "but none was supplied")
+            _set_value(options, name, value)
+        elif arg == "--network-proxy":
+            options.network_proxy = True
+        elif arg == "--allow-local-binding":
+            options.allow_local_binding = True
         else:
             kind = "argument" if arg.startswith("-") else "positional argument"
             raise UsageError(f"unexpected {kind} '{arg}' found")
@@ -117,7 +165,38 @@ def parse_args(args: list[str]) -> Options | None:
     _parse_listen(options.listen, options)
     if options.auth_token_file is not None and options.host is None:
         raise UsageError("'--auth-token-file <PATH>' only applies to --listen ws://IP:PORT")
+    if not options.network_proxy:
+        for name, given in (("--allow-domain", options.allow_domains),
+                            ("--deny-domain", options.deny_domains),
+                            ("--allow-local-binding", options.allow_local_binding),
+                            ("--rules-file", options.rules_file)):
+            if given:
+                raise UsageError(f"'{name}' only applies with --network-proxy")
     return options
+
+
+def _set_value(options: Options, name: str, value: str) -> None:
+    if name == "--listen":
+        options.listen = value
+    elif name == "--auth-token-file":
+        options.auth_token_file = value
+    elif name in ("--allow-domain", "--deny-domain"):
+        from ..sandbox.network.domains import DomainPattern
+
+        try:
+            DomainPattern.parse(value)
+        except ValueError as error:
+            raise UsageError(f"invalid value '{value}' for '{name} <PATTERN>': {error}"
+                             ) from None
+        (options.allow_domains if name == "--allow-domain" else options.deny_domains
+         ).append(value)
+    elif name == "--network-approval-policy":
+        if value not in _NETWORK_APPROVAL_POLICIES:
+            raise UsageError(f"invalid value '{value}' for '{name} <POLICY>': expected "
+                             + " or ".join(_NETWORK_APPROVAL_POLICIES))
+        options.network_approval_policy = value
+    else:
+        options.rules_file = value
 
 
 def _warn(message: str) -> None:
@@ -134,7 +213,12 @@ async def _serve(options: Options) -> int:
     shutdown = Shutdown(SHUTDOWN_GRACE_S)
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, shutdown.request)
-    server = AppServer(os.getcwd())
+    try:
+        network, rules = _network_options(options)
+    except ValueError as error:  # a bad rules file or domain list
+        _warn(f"error: {error}")
+        return 1
+    server = AppServer(os.getcwd(), network=network, rules=rules)
     if options.host is None:
         await serve_stdio(server, shutdown)
         return 0
@@ -160,6 +244,31 @@ async def _serve(options: Options) -> int:
               f"{error.strerror or error}")
         return 1
     return 0
+
+
+def _network_options(options: Options) -> tuple[NetworkConfig | None, Policy | None]:
+    """The managed network's configuration and the execpolicy whose
+    ``network_rule``\\ s it follows (user and project rules, as
+    `execguard execpolicy` discovers them)."""
+    if not options.network_proxy:
+        return None, None
+    from ..execpolicy.discovery import load_discovered_policy, user_rules_file
+    from ..execpolicy.error import PolicyError
+    from .network_session import NetworkConfig, domain_policy
+
+    try:
+        rules = load_discovered_policy(os.getcwd())
+    except PolicyError as error:
+        raise ValueError(f"cannot load the execpolicy rules: {error}") from None
+    config = NetworkConfig(
+        allowed_domains=tuple(options.allow_domains),
+        denied_domains=tuple(options.deny_domains),
+        allow_local_binding=options.allow_local_binding,
+        rules_file=options.rules_file or str(user_rules_file()),
+        approval_policy=options.network_approval_policy,
+    )
+    domain_policy(config, rules)  # refuse a bad list before serving, not per connection
+    return config, rules
 
 
 def main(args: list[str] | None = None) -> int:

@@ -595,7 +595,44 @@ async def spawn(spec: ExecSpec, on_output: OutputSink | None = None) -> RunningP
         raise ValueError("stream_output needs an on_output sink")
     loop = asyncio.get_running_loop()
     launch = _launch_pty(spec) if spec.tty else _launch_pipes(spec)
-    return RunningProcess(loop, spec, on_output if spec.stream_output else None, launch)
+    process = RunningProcess(loop, spec, on_output if spec.stream_output else None, launch)
+    if spec.after_spawn is not None:
+        await _finish_start(process, spec.after_spawn)
+    return process
+
+
+# Cleanups of starts that were cancelled (strong references: the loop keeps
+# only weak ones to tasks).
+_DISCARDS: set[asyncio.Task[None]] = set()
+
+
+async def _finish_start(process: RunningProcess, after_spawn: Callable[[int], None]) -> None:
+    """Run the sandbox's after-spawn step, off the event loop (it waits for
+    the sandbox to come up). If it fails, the command never ran: release the
+    process and raise :class:`SpawnError`."""
+    step = asyncio.ensure_future(asyncio.to_thread(after_spawn, process.pid))
+    try:
+        await asyncio.shield(step)
+    except asyncio.CancelledError:
+        # Nobody will ever wait for this process: kill it now and release it
+        # once the step (bounded by its own timeout) has let go of it.
+        process.terminate()
+        cleanup = asyncio.ensure_future(_discard(process, step))
+        _DISCARDS.add(cleanup)
+        cleanup.add_done_callback(_DISCARDS.discard)
+        raise
+    except Exception as error:
+        process.terminate()
+        with contextlib.suppress(Exception):
+            await process.wait()
+        raise SpawnError(_SPAWN_FAILED + str(error)) from error
+
+
+async def _discard(process: RunningProcess, step: asyncio.Future[None]) -> None:
+    with contextlib.suppress(BaseException):
+        await step
+    with contextlib.suppress(Exception):
+        await process.wait()
 
 
 # -- a running command ---------------------------------------------------------------

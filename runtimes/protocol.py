@@ -261,10 +261,22 @@ class Notification:
     params: Json
 
 
-def parse_message(text: str | bytes) -> Request | Notification | None:
+@dataclass(frozen=True)
+class Response:
+    """The client's answer to a request of ours (an approval): ``result``,
+    or ``error`` when the client refused it."""
+
+    id: RequestId
+    result: Json
+    error: Json
+
+
+def parse_message(text: str | bytes) -> Request | Notification | Response | None:
     """One incoming message, or ``None`` for anything the reference drops
-    without an answer: not JSON, not an object, a response, an id that is
-    neither a string nor an i64 (the message then reads as a notification)."""
+    without an answer: not JSON, not an object, an id that is neither a
+    string nor an i64 (the message then reads as a notification). A response
+    is returned for the caller to match with its own requests (the reference
+    drops those it did not ask for)."""
     try:
         if isinstance(text, bytes):
             text = text.decode("utf-8")
@@ -277,6 +289,11 @@ def parse_message(text: str | bytes) -> Request | Notification | None:
     if _too_deep_or_lone_surrogate(value, check_surrogates):
         return None
     method = value.get("method")
+    if method is None and ("result" in value or "error" in value):
+        response_id = value.get("id")
+        if isinstance(response_id, str | int) and _is_request_id(response_id):
+            return Response(response_id, value.get("result"), value.get("error"))
+        return None
     if not isinstance(method, str) or _ENVELOPE & getattr(value, "repeated", frozenset()):
         return None
     params = value.get("params")

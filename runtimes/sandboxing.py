@@ -111,6 +111,8 @@ def prepare(argv: list[str], request: SandboxRequest) -> Confinement:
     policy = normalize_policy(request.policy, request.cwd)
     try:
         return confine(argv, parse_policy(policy), request.cwd, request.env,
-                       backend=request.backend, tty=request.tty)
+                       backend=request.backend, tty=request.tty,
+                       proxy=request.proxy,
+                       proxy_context=request.proxy_context)
     except sandbox.SandboxUnavailable as error:
         raise _invalid(f"{error}; use dangerFullAccess to run without a sandbox") from None

@@ -35,13 +35,23 @@ from dataclasses import dataclass, field
 
 from execguard import __version__
 
+from ..execpolicy.policy import Policy
 from ..sandbox import Confinement
+from ..sandbox.backend import ProxyEndpoint
 from . import protocol
 from .api import ControlError, ExecSpec, SandboxRequest, SpawnError
 from .decode import bytes_to_text
+from .network_approvals import (
+    NetworkApprovalAnswer,
+    NetworkApprovalRequest,
+    NetworkCommandContext,
+    approval_request_params,
+    parse_approval_decision,
+)
+from .network_session import NetworkConfig, NetworkSession
 from .process import RunningProcess, spawn
 from .protocol import Json, RequestId, RpcError, internal_error, invalid_request
-from .sandboxing import SandboxUnavailable, prepare
+from .sandboxing import SandboxUnavailable, normalize_policy, prepare
 
 __all__ = ["AppServer", "Connection", "Send"]
 
@@ -81,13 +91,24 @@ def _platform_os() -> str:
     return sys.platform.rstrip("0123456789")
 
 
+METHOD_REQUEST_APPROVAL = "item/commandExecution/requestApproval"
+METHOD_NETWORK_BLOCKED = "command/exec/networkBlocked"
+# The `threadId` of approvals asked for a `command/exec` (it belongs to no thread).
+EXEC_THREAD_ID = "command/exec"
+
+
 class AppServer:
     """What all connections share: the server's cwd (relative ``cwd``
-    values are resolved against it) and the set of open connections, for
-    shutdown."""
+    values are resolved against it), the managed network's configuration
+    (``None``: network-restricted commands get no network at all) with the
+    execpolicy whose ``network_rule``\\ s it follows, and the set of open
+    connections, for shutdown."""
 
-    def __init__(self, cwd: str | None = None) -> None:
+    def __init__(self, cwd: str | None = None, *, network: NetworkConfig | None = None,
+                 rules: Policy | None = None) -> None:
         self.cwd = os.path.abspath(cwd if cwd is not None else os.getcwd())
+        self.network = network
+        self.rules = rules
         self.connections: set[Connection] = set()
 
     def connect(self, send: Send, on_broken: Callable[[], None] | None = None,
@@ -149,6 +170,10 @@ class Connection:
         self._controls: set[asyncio.Task[None]] = set()
         self._pending_write_bytes = 0
         self._write_room = asyncio.Event()
+        # Our requests to the client (approvals), by id, awaiting its response.
+        self._next_request_id = 0
+        self._client_requests: dict[RequestId, asyncio.Future[protocol.Response]] = {}
+        self._network: NetworkSession | None = None
 
     @property
     def closed(self) -> bool:
@@ -167,8 +192,13 @@ class Connection:
         if self._closed:
             return
         message = protocol.parse_message(text)
+        if isinstance(message, protocol.Response):
+            waiter = self._client_requests.pop(message.id, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(message)
+            return  # else a response to nothing we asked: dropped, as the reference does
         if not isinstance(message, protocol.Request):
-            return  # not JSON, a notification (`initialized`), a response
+            return  # not JSON, a notification (`initialized`)
         try:
             await self._dispatch(message)
         except RpcError as error:
@@ -215,6 +245,16 @@ class Connection:
             platform_family="windows" if os.name == "nt" else "unix",
             platform_os=_platform_os(),
         )
+        if self._server.network is not None:
+            # One proxy per session (connection), up before any command needs it.
+            network = NetworkSession(self._server.network, approve=self._ask_network,
+                                     rules=self._server.rules,
+                                     on_blocked=self._report_blocked)
+            try:
+                await network.start()
+            except Exception as error:
+                raise internal_error(f"cannot start the network proxy: {error}") from None
+            self._network = network
         await self._send_result(request_id, protocol.dump(response))
 
     # -- command/exec --------------------------------------------------------------
@@ -228,9 +268,11 @@ class Connection:
         # Row 11: the sandbox layer builds the request. It also judges the
         # policy, after the parameter checks, so that a request is told
         # about its own mistakes first whatever this machine can enforce.
+        proxy, context = self._network_for(request_id, plan)
         try:
-            confinement = prepare(plan.argv, SandboxRequest(plan.sandbox_policy, plan.cwd,
-                                                            plan.env, tty=plan.tty))
+            confinement = prepare(plan.argv, SandboxRequest(
+                plan.sandbox_policy, plan.cwd, plan.env, tty=plan.tty,
+                proxy=proxy, proxy_context=context))
         except SandboxUnavailable as error:
             message = str(error)
             if not message.startswith(_SANDBOX_PREFIX):
@@ -248,7 +290,8 @@ class Connection:
         spec = ExecSpec(argv=confinement.argv, cwd=plan.cwd, env=confinement.env, tty=plan.tty,
                         stream_stdin=plan.stream_stdin, stream_output=plan.stream_output,
                         output_cap=plan.output_cap, timeout_ms=plan.timeout_ms, size=plan.size,
-                        pass_fds=confinement.pass_fds, preexec=confinement.preexec)
+                        pass_fds=confinement.pass_fds, preexec=confinement.preexec,
+                        after_spawn=confinement.after_spawn)
         command = _Command(plan.process_id, plan.stream_stdin,
                            asyncio.get_running_loop().create_future())
         if command.process_id is not None:
@@ -257,7 +300,72 @@ class Connection:
         # Also when the task is cancelled before it ever runs (its `finally`
         # would not): the seccomp memfd and the placeholders are released.
         task.add_done_callback(lambda _: confinement.close())
+        if context is not None and context.item_id is not None and self._network is not None:
+            network, item_id = self._network, context.item_id
+            task.add_done_callback(lambda _: network.forget(item_id))
         self._commands[command] = task
+
+    # -- the managed network -------------------------------------------------------
+
+    def _network_for(self, request_id: RequestId, plan: protocol.ExecPlan
+                     ) -> tuple[ProxyEndpoint | None, NetworkCommandContext | None]:
+        """The proxy for a command whose network is restricted, and the tag
+        of its requests; none when the server runs no proxy or the command
+        has full network (or none of our sandbox)."""
+        network = self._network
+        if network is None or network.closed:
+            return None, None
+        try:
+            policy = normalize_policy(plan.sandbox_policy, plan.cwd)
+        except SandboxUnavailable:
+            return None, None  # `prepare` reports it
+        if policy["type"] not in ("readOnly", "workspaceWrite") or policy.get("networkAccess"):
+            return None, None
+        item_id = plan.process_id if plan.process_id is not None else f"exec-{request_id}"
+        context = network.context(plan.argv, cwd=plan.cwd, item_id=item_id,
+                                  sandbox_type=str(policy["type"]))
+        return network.endpoint, context
+
+    async def _ask_network(self, request: NetworkApprovalRequest) -> NetworkApprovalAnswer:
+        """Ask the client about a host (spec 7.6); whatever goes wrong (an
+        error response, a malformed decision, the connection closing) is a
+        refusal."""
+        context = request.context
+        item_id = context.item_id if isinstance(context, NetworkCommandContext) else None
+        params = approval_request_params(
+            request, thread_id=EXEC_THREAD_ID, turn_id=item_id or "", item_id=item_id or "",
+            started_at_ms=int(time.time() * 1000))
+        response = await self._request(METHOD_REQUEST_APPROVAL, params)
+        if response is None or response.error is not None or not isinstance(response.result, dict):
+            return "decline"
+        try:
+            return parse_approval_decision(response.result.get("decision"))
+        except ValueError:
+            return "decline"
+
+    async def _report_blocked(self, context: object, notice: dict[str, object]) -> None:
+        """Tell the client at once that a command's request was blocked."""
+        if isinstance(context, NetworkCommandContext) and context.item_id is not None:
+            await self._notify(METHOD_NETWORK_BLOCKED, {"processId": context.item_id, **notice})
+
+    async def _request(self, method: str, params: Json) -> protocol.Response | None:
+        """Send a request to the client and wait for its response (``None``
+        if the connection closes first)."""
+        if self._closed:
+            return None
+        self._next_request_id += 1
+        request_id = f"execguard-{self._next_request_id}"
+        waiter: asyncio.Future[protocol.Response] = asyncio.get_running_loop().create_future()
+        self._client_requests[request_id] = waiter
+        try:
+            await self._send({"id": request_id, "method": method, "params": params})
+            return await waiter
+        except asyncio.CancelledError:
+            if self._closed:
+                return None
+            raise
+        finally:
+            self._client_requests.pop(request_id, None)
 
     async def _run(self, command: _Command, request_id: RequestId, spec: ExecSpec,
                    confinement: Confinement) -> None:
@@ -475,6 +583,8 @@ class Connection:
         this connection, as the reference does, and drop what is pending."""
         self._closed = True
         self._server.connections.discard(self)
+        for waiter in self._client_requests.values():
+            waiter.cancel()
         for command in list(self._commands):
             if command.process is not None:
                 command.process.terminate()
@@ -484,3 +594,6 @@ class Connection:
         if tasks:
             with contextlib.suppress(Exception):
                 await asyncio.wait(tasks, timeout=_CLOSE_TIMEOUT_S)
+        if self._network is not None:
+            with contextlib.suppress(Exception):
+                await self._network.close()

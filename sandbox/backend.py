@@ -17,7 +17,7 @@ from typing import Protocol
 
 from .policy import SandboxPolicy
 
-__all__ = ["Confinement", "SandboxBackend", "SandboxUnavailable"]
+__all__ = ["Confinement", "ProxyEndpoint", "SandboxBackend", "SandboxUnavailable"]
 
 
 class SandboxUnavailable(Exception):
@@ -65,6 +65,24 @@ class Confinement:
         self.close()
 
 
+class ProxyEndpoint(Protocol):
+    """The managed network proxy that a network-restricted command may
+    reach, its only way out. On Linux a
+    :class:`~execguard.sandbox.proxy_routing.ProxyRouter` (the sandbox has a
+    network namespace of its own, so the proxy has to be brought into it);
+    elsewhere anything with the proxy's loopback ports."""
+
+    @property
+    def http_port(self) -> int: ...
+
+    @property
+    def socks_port(self) -> int: ...
+
+    def environment(self) -> dict[str, str]:
+        """The proxy variables the command gets (``HTTP_PROXY``, ...)."""
+        ...
+
+
 class SandboxBackend(Protocol):
     """One way of confining commands on this machine."""
 
@@ -75,9 +93,15 @@ class SandboxBackend(Protocol):
         ...
 
     def confine(self, argv: Sequence[str], policy: SandboxPolicy, cwd: str,
-                env: Mapping[str, str], *, tty: bool = False) -> Confinement:
+                env: Mapping[str, str], *, tty: bool = False,
+                proxy: ProxyEndpoint | None = None,
+                proxy_context: object = None) -> Confinement:
         """The command under ``policy`` (readOnly or workspaceWrite);
         raises :class:`SandboxUnavailable` if it cannot be enforced.
         ``tty``: the command runs on a PTY of its own (as its session's
-        controlling terminal)."""
+        controlling terminal). ``proxy``: when the policy restricts the
+        network, the command may reach that proxy and nothing else (a
+        backend that cannot do this keeps the network closed);
+        ``proxy_context`` is attached to the proxy's requests from this
+        command where the backend can tell them apart."""
         ...

@@ -54,9 +54,8 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from functools import partial
-from typing import TYPE_CHECKING
 
-from .backend import Confinement, SandboxUnavailable
+from .backend import Confinement, ProxyEndpoint, SandboxUnavailable
 from .policy import (
     NETWORK_DISABLED_ENV,
     DangerFullAccess,
@@ -68,9 +67,6 @@ from .policy import (
 from .policy import network_restricted as _network_restricted
 from .roots import WritableRoot, resolve_writable_roots
 from .seccomp import NetworkSeccomp, SeccompUnsupported, describe, filter_program
-
-if TYPE_CHECKING:  # imported by the caller that has a proxy (asyncio stays out of the CLI)
-    from .proxy_routing import ProxyRouter
 
 __all__ = ["NETWORK_DISABLED_ENV", "BwrapBackend", "find_bwrap"]
 
@@ -368,12 +364,15 @@ class BwrapBackend:
 
     def confine(self, argv: Sequence[str], policy: SandboxPolicy, cwd: str,
                 env: Mapping[str, str], *, tty: bool = False,
-                proxy: ProxyRouter | None = None) -> Confinement:
-        """See :meth:`SandboxBackend.confine`. ``proxy``: with a restricted
-        network, the only way out is that proxy (see ``proxy_routing``):
-        seccomp ``PROXY_ROUTED``, the proxy's variables in the environment,
-        and ``after_spawn`` on the confinement, which the spawner must call.
-        Ignored when the policy gives full network access."""
+                proxy: ProxyEndpoint | None = None,
+                proxy_context: object = None) -> Confinement:
+        """See :meth:`SandboxBackend.confine`. ``proxy`` (a
+        :class:`~execguard.sandbox.proxy_routing.ProxyRouter`): with a
+        restricted network, the only way out is that proxy: seccomp
+        ``PROXY_ROUTED``, the proxy's variables in the environment, and
+        ``after_spawn`` on the confinement, which the spawner must call; the
+        proxy tags this sandbox's requests with ``proxy_context``. Ignored
+        when the policy gives full network access."""
         if isinstance(policy, DangerFullAccess | ExternalSandbox):
             raise SandboxUnavailable(f"bubblewrap does not enforce {policy.type}")
         reason = self.unavailable_reason()
@@ -385,6 +384,15 @@ class BwrapBackend:
                  else [])
         _refuse_symlinked_protected_paths(roots)
         routed = proxy if restricted else None
+        if routed is not None:
+            # Imported here: only callers with a proxy need asyncio (not the CLI).
+            from .proxy_routing import ProxyRouter
+
+            if not isinstance(routed, ProxyRouter):
+                # Fail closed: the sandbox's own network namespace cannot reach
+                # a host port; dropping the caller's proxy would hide a bug.
+                raise SandboxUnavailable(
+                    f"bubblewrap reaches a proxy only through a ProxyRouter, not {routed!r}")
         mode = NetworkSeccomp.RESTRICTED if restricted else NetworkSeccomp.VSOCK_ONLY
         if routed is not None:
             mode = NetworkSeccomp.PROXY_ROUTED
@@ -413,7 +421,7 @@ class BwrapBackend:
             os.lseek(seccomp_fd, 0, os.SEEK_SET)
             route_args: list[str] = []
             if routed is not None:
-                hook = routed.bwrap_hook()
+                hook = routed.bwrap_hook(context=proxy_context)
                 confinement.on_close(hook.close)
                 route_args = hook.args
                 confinement.pass_fds += hook.pass_fds

@@ -80,7 +80,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Final
 
-from .backend import Confinement, SandboxBackend, SandboxUnavailable
+from .backend import Confinement, ProxyEndpoint, SandboxBackend, SandboxUnavailable
 from .landlock import LandlockUnavailable, Restriction, abi_version
 from .policy import (
     DangerFullAccess,
@@ -243,7 +243,9 @@ class LandlockBackend:
         return _probe()
 
     def confine(self, argv: Sequence[str], policy: SandboxPolicy, cwd: str,
-                env: Mapping[str, str], *, tty: bool = False) -> Confinement:
+                env: Mapping[str, str], *, tty: bool = False,
+                proxy: ProxyEndpoint | None = None,
+                proxy_context: object = None) -> Confinement:
         """``argv`` confined by ``policy`` (readOnly or workspaceWrite).
         Builds the ruleset, the seccomp filter and the capability drop here,
         in the parent; raises :class:`SandboxUnavailable` when any cannot be
@@ -254,7 +256,13 @@ class LandlockBackend:
         --new-session`` does: a command must not push keystrokes
         (``TIOCSTI``) into a terminal it inherited. With ``tty`` the
         spawner gives the command a PTY of its own as controlling terminal,
-        and the session is the spawner's business."""
+        and the session is the spawner's business.
+
+        ``proxy`` is not used: this backend has no network namespace to
+        bring the proxy into, and Landlock filters TCP by port only, so a
+        rule for the proxy's port would also admit that port on every other
+        host. A restricted network therefore stays closed here (fail closed;
+        the explanation says so)."""
         if isinstance(policy, DangerFullAccess | ExternalSandbox):
             raise SandboxUnavailable(
                 f"the Landlock backend only enforces readOnly and workspaceWrite, not "
@@ -282,6 +290,10 @@ class LandlockBackend:
                             for path in unlisted]
         elif not isinstance(policy, ReadOnly):  # pragma: no cover - exhaustive above
             raise SandboxUnavailable(f"unknown sandbox policy {policy!r}")
+        if proxy is not None and restricted:
+            limitations.append(
+                "Landlock limitation: the network proxy is not reachable (no network "
+                "namespace to bring it into); the network stays closed")
         if not scoped:
             limitations.append(
                 f"Landlock ABI {abi} < {_ABI_SCOPE}: the command can send signals to host "

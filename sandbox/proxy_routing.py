@@ -1,5 +1,5 @@
-"""The proxy route: listeners inside a sandbox's network namespace that lead
-to the host's :class:`~execguard.sandbox.network.NetworkProxy`.
+"""The proxy route: listeners inside a sandbox's network namespace, served
+by the host's :class:`~execguard.sandbox.network.NetworkProxy`.
 
 A network-restricted sandbox gets a network namespace of its own
 (``bwrap --unshare-net``) with nothing but loopback, and a seccomp filter
@@ -8,7 +8,9 @@ way out is therefore what listens on its own ``127.0.0.1``: this module puts
 two listening sockets there, on the same port numbers as the host proxy's
 HTTP and SOCKS5 listeners (a fresh namespace has every port free), so that
 ``proxy_environment(http_port, socks_port)`` is right on both sides, and
-relays every connection accepted on them to the host proxy.
+hands them to the proxy (:meth:`NetworkProxy.serve_sockets`), which serves
+them like its own, with the route's context on every request: the decider
+and the observer can tell which command asked, and which was blocked.
 
 No process runs inside the sandbox and no interpreter starts per command:
 
@@ -24,21 +26,22 @@ No process runs inside the sandbox and no interpreter starts per command:
    listens the sockets there, sends them back over a socketpair
    (``SCM_RIGHTS``) and exits; it is reaped at once (whatever becomes of
    the event loop, no zombie is left). A socket stays in the namespace it
-   was created in, so this process accepts on them from then on;
+   was created in, so the proxy, in this process, accepts on them from then
+   on, and its connections upstream leave from the host's namespace;
 3. we write one byte to the block fd and bwrap executes the command.
 
-Any failure (timeout, bwrap gone, ``setns`` refused, a port taken) kills the
-sandbox before the byte is written: the command never runs with a
-half-built route. (End of file on the block fd would let bwrap go on, which
-is why the pipe is closed only once the sandbox is known to be dead.)
+Any failure (timeout, bwrap gone, ``setns`` refused, a port taken, the proxy
+closed) kills the sandbox before the byte is written: the command never runs
+with a half-built route. (End of file on the block fd would let bwrap go on,
+which is why the pipe is closed only once the sandbox is known to be dead.)
 
-The relay runs on the event loop that owns the :class:`ProxyRouter`
-(normally the proxy's). It connects to the proxy's loopback port rather than
-calling into the proxy, because ``NetworkProxy`` has no public way to serve
-an extra listening socket; the price is one loopback hop per connection. A
-refused connection to the proxy means the proxy has closed: the router then
-closes every route, so that the ports, which another program may bind next,
-are never relayed to again. Close the router before (or with) the proxy.
+Serving starts on the proxy's event loop a moment later (the route is built
+in the spawner's thread, which must not wait for the loop); a connection
+made before then waits in the listener's backlog. Nothing is relayed: the
+sockets lead nowhere but into the proxy, so once the route or the proxy
+closes, they are closed and the sandbox's connections are refused (or reset,
+those in flight); no host port is involved that another program could take.
+The proxy closing closes every route of its router.
 """
 
 from __future__ import annotations
@@ -53,16 +56,18 @@ import os
 import select
 import signal
 import socket
-import struct
 import threading
 import time
 import warnings
-from collections.abc import Callable, Coroutine
-from functools import partial
-from typing import Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from .backend import SandboxUnavailable
 from .network.environment import proxy_environment
+from .network.proxy import run_on_loop
+
+if TYPE_CHECKING:
+    from .network.proxy import NetworkProxy, ProxyListeners
 
 __all__ = [
     "DEFAULT_SETUP_TIMEOUT",
@@ -80,7 +85,6 @@ DEFAULT_SETUP_TIMEOUT = 5.0
 
 _LOOPBACK = "127.0.0.1"
 _BACKLOG = 128
-_RELAY_CHUNK = 256 * 1024
 _CLONE_NEWUSER = 0x10000000
 _CLONE_NEWNET = 0x40000000
 _IP_FREEBIND = getattr(socket, "IP_FREEBIND", 15)  # <linux/in.h>
@@ -126,27 +130,29 @@ _SETNS = _load_setns()
 # -- the route -----------------------------------------------------------------------
 
 class ProxyRoute:
-    """The listeners inside one sandbox's network namespace and the relays
-    of the connections accepted on them.
+    """The listeners inside one sandbox's network namespace, served by the
+    router's proxy with the route's :attr:`context`.
 
     Created by :func:`route_into_sandbox`. It closes itself when the
     sandbox's first process exits (the whole sandbox is gone then; the
-    sockets would otherwise keep its namespace alive); :meth:`close` may be
-    called earlier, from any thread, any number of times.
+    sockets would otherwise keep its namespace alive) and when the proxy
+    closes; :meth:`close` may be called earlier, from any thread, any number
+    of times.
     """
 
     def __init__(self, router: ProxyRouter, sandbox_pid: int, sandbox_pidfd: int,
-                 listeners: list[socket.socket]) -> None:
+                 listeners: list[socket.socket], context: object = None) -> None:
         self.router = router
         self.sandbox_pid = sandbox_pid
         self.ports = router.ports
+        self.context = context
         self._pidfd: int | None = sandbox_pidfd
         self._listeners = listeners
         self._lock = threading.Lock()
         self._closed = False
         self._started = False
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._connections = 0
+        self._served: ProxyListeners | None = None
+        self._serving: asyncio.Task[None] | None = None
         self._done: asyncio.Future[None] | None = None
 
     @property
@@ -155,40 +161,35 @@ class ProxyRoute:
 
     @property
     def active_connections(self) -> int:
-        """Connections being relayed now."""
-        return self._connections
+        """Connections from the sandbox being served now."""
+        return 0 if self._served is None else self._served.active_connections
 
     @property
     def open_sockets(self) -> int:
-        """Sockets of this route still open (listeners and relayed
-        connections, both ends): 0 once it has closed."""
-        return sum(s.fileno() >= 0 for s in self._listeners) + 2 * self._connections
+        """Sockets of this route still open (listeners and connections): 0
+        once it has closed."""
+        return sum(s.fileno() >= 0 for s in self._listeners) + self.active_connections
 
     def close(self) -> None:
-        """Stop listening and end every relayed connection (asynchronously,
-        on the router's loop; :meth:`wait_closed` waits for it)."""
+        """Stop listening and end every connection from the sandbox, with a
+        reset (asynchronously, on the proxy's loop; :meth:`wait_closed`
+        waits for it)."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-        loop = self.router.loop
-        if _on_loop(loop):
-            self._shutdown()
-            return
-        try:
-            loop.call_soon_threadsafe(self._shutdown)
-        except RuntimeError:  # the loop is closed: nothing runs on it any more
-            self._release()
+        if not run_on_loop(self.router.loop, self._shutdown):
+            self._release()  # the loop is closed: nothing runs on it any more
 
     async def wait_closed(self) -> None:
-        """Wait (on the router's loop) until the listeners are closed and
-        every relay task has ended."""
+        """Wait (on the proxy's loop) until the listeners are closed and
+        every connection from the sandbox has ended."""
         if self._done is None:
             self._done = self.router.loop.create_future()
             self._maybe_done()
         await asyncio.shield(self._done)
 
-    # Everything below runs on the router's loop.
+    # Everything below runs on the proxy's loop.
 
     def _start(self) -> None:
         if self._closed:
@@ -197,26 +198,28 @@ class ProxyRoute:
         self._started = True
         if self._pidfd is not None:
             self.router.loop.add_reader(self._pidfd, self.close)
-        for listener, upstream_port in zip(self._listeners, self.ports, strict=True):
-            self._spawn(self._accept(listener, upstream_port), listener)
+        self._serving = self.router.loop.create_task(self._serve())
+        self._serving.add_done_callback(self._served_done)
 
-    def _spawn(self, coroutine: Coroutine[object, object, None], *owned: socket.socket,
-               connection: bool = False) -> None:
-        """Run ``coroutine`` as a task of this route; ``owned`` sockets are
-        closed when it ends, even if it is cancelled before it starts."""
-        task = self.router.loop.create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(partial(self._task_done, owned, connection))
+    async def _serve(self) -> None:
+        """Hand the listeners to the proxy; once they close (this route
+        closed them, or the proxy closed), close the route."""
+        http, socks = self._listeners
+        try:
+            served = await self.router.proxy.serve_sockets(
+                http, socks, context=self.context, max_connections=self.router.max_connections)
+        except Exception as error:  # the proxy closed the sockets: nothing listens
+            _log.warning("the network proxy cannot serve the route of sandbox %d: %s",
+                         self.sandbox_pid, error)
+            self.close()
+            return
+        self._served = served
+        if self._closed:  # closed while the proxy took the sockets over
+            served.close()
+        await served.wait_closed()
+        self.close()  # the proxy closed: so does the route
 
-    def _task_done(self, owned: tuple[socket.socket, ...], connection: bool,
-                   task: asyncio.Task[None]) -> None:
-        for sock in owned:
-            if task.cancelled():
-                _abort(sock)  # closing: a reset, not a clean end of stream
-            sock.close()
-        if connection:
-            self._connections -= 1
-        self._tasks.discard(task)
+    def _served_done(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
             _log.error("proxy route task failed", exc_info=task.exception())
         self._maybe_done()
@@ -227,14 +230,15 @@ class ProxyRoute:
             return
         if self._pidfd is not None:
             self.router.loop.remove_reader(self._pidfd)
-        for task in list(self._tasks):
-            task.cancel()
+        if self._served is not None:
+            self._served.close()
+        # Otherwise the serving task closes what the proxy returns.
         self._close_pidfd()
         self.router._forget(self)
         self._maybe_done()
 
     def _release(self) -> None:
-        """Close what no task owns (the route never started serving)."""
+        """Close what the proxy does not own (the route never started serving)."""
         for listener in self._listeners:
             listener.close()
         self._close_pidfd()
@@ -249,140 +253,53 @@ class ProxyRoute:
 
     def _maybe_done(self) -> None:
         if (self._done is not None and not self._done.done() and self._closed
-                and not self._tasks and self.open_sockets == 0):
+                and (self._serving is None or self._serving.done())
+                and self.open_sockets == 0):
             self._done.set_result(None)
-
-    async def _accept(self, listener: socket.socket, upstream_port: int) -> None:
-        """Accept inside the sandbox's namespace until closed; each
-        connection gets a relay of its own (up to the router's cap)."""
-        loop = self.router.loop
-        while True:
-            client, _ = await loop.sock_accept(listener)
-            if self._closed or self._connections >= self.router.max_connections:
-                _abort(client)  # a command must not exhaust our fds
-                continue
-            upstream = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            self._connections += 1
-            self._spawn(self._relay(client, upstream, upstream_port), client, upstream,
-                        connection=True)
-
-    async def _relay(self, client: socket.socket, upstream: socket.socket,
-                     upstream_port: int) -> None:
-        loop = self.router.loop
-        upstream.setblocking(False)
-        client.setblocking(False)
-        for sock in (client, upstream):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        try:
-            async with asyncio.timeout(self.router.connect_timeout):
-                await loop.sock_connect(upstream, (_LOOPBACK, upstream_port))
-        except ConnectionRefusedError:
-            # Nothing listens on the proxy's port: the proxy has closed.
-            # Stop every route before another program can take the port.
-            _log.warning("network proxy port %d refused a relayed connection; "
-                         "closing its routes", upstream_port)
-            self.router.close()  # first: whoever sees the reset sees a closed router
-            _abort(client)
-            return
-        except (OSError, TimeoutError):
-            _abort(client)
-            return
-        up = asyncio.ensure_future(_pump(loop, client, upstream))
-        down = asyncio.ensure_future(_pump(loop, upstream, client))
-        try:
-            pending: set[asyncio.Future[None]] = {up, down}
-            while pending:
-                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                if any(t.cancelled() or t.exception() is not None for t in done):
-                    break
-        finally:
-            for task in (up, down):
-                task.cancel()
-            await asyncio.gather(up, down, return_exceptions=True)
-
-
-async def _pump(loop: asyncio.AbstractEventLoop, source: socket.socket,
-                sink: socket.socket) -> None:
-    """Copy until end of input (``sock_sendall`` waits for the sink: the
-    back-pressure), then half-close the sink so the other direction goes on."""
-    while True:
-        data = await loop.sock_recv(source, _RELAY_CHUNK)
-        if not data:
-            break
-        await loop.sock_sendall(sink, data)
-    with contextlib.suppress(OSError):
-        sink.shutdown(socket.SHUT_WR)
-
-
-def _abort(sock: socket.socket) -> None:
-    """Close with a reset, so that the peer fails at once instead of seeing
-    an orderly (and possibly mistaken for complete) end of stream."""
-    if sock.fileno() >= 0:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    sock.close()
-
-
-def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
-    try:
-        return asyncio.get_running_loop() is loop
-    except RuntimeError:
-        return False
 
 
 # -- the router ----------------------------------------------------------------------
 
-class _Proxy(Protocol):
-    """What the router needs of ``NetworkProxy``: its two ports."""
-
-    @property
-    def http_port(self) -> int: ...
-
-    @property
-    def socks_port(self) -> int: ...
-
 
 class ProxyRouter:
-    """Routes sandboxes to one host proxy: its two loopback ports and the
-    event loop that relays (the proxy's, normally). Owned next to the proxy::
+    """Routes sandboxes to one started host proxy, which serves each
+    sandbox's listeners on its own event loop. Owned next to the proxy::
 
         async with NetworkProxy(policy) as proxy:
             router = ProxyRouter.for_proxy(proxy)
             try:
                 confinement = BwrapBackend().confine(argv, policy, cwd, env,
-                                                     proxy=router)
+                                                     proxy=router, proxy_context=command)
                 ...  # Popen, then confinement.after_spawn(popen.pid)
             finally:
                 await router.aclose()
 
-    ``setup_timeout`` bounds building one route (bwrap's start included),
-    ``connect_timeout`` each relayed connection to the proxy,
-    ``max_connections`` the connections one route relays at once.
+    Closing the proxy closes the router and all its routes. ``setup_timeout``
+    bounds building one route (bwrap's start included), ``max_connections``
+    the connections one route has open at once (the proxy's own cap holds
+    for all together).
     """
 
-    def __init__(self, http_port: int, socks_port: int, *,
-                 loop: asyncio.AbstractEventLoop | None = None,
+    def __init__(self, proxy: NetworkProxy, *,
                  setup_timeout: float = DEFAULT_SETUP_TIMEOUT,
-                 connect_timeout: float = 5.0, max_connections: int = 256) -> None:
-        for port in (http_port, socks_port):
-            if not 0 < port < 65536:
-                raise ValueError(f"invalid proxy port {port}")
-        self.ports = (http_port, socks_port)
-        self.loop = loop if loop is not None else asyncio.get_running_loop()
+                 max_connections: int = 256) -> None:
+        if max_connections < 1:
+            raise ValueError(f"invalid max_connections {max_connections}")
+        self.proxy = proxy
+        # The in-sandbox listeners get the proxy's port numbers.
+        self.ports = (proxy.http_port, proxy.socks_port)
+        self.loop = proxy.loop
         self.setup_timeout = setup_timeout
-        self.connect_timeout = connect_timeout
         self.max_connections = max_connections
         self._lock = threading.Lock()
         self._routes: set[ProxyRoute] = set()
         self._closed = False
 
     @classmethod
-    def for_proxy(cls, proxy: _Proxy, *, setup_timeout: float = DEFAULT_SETUP_TIMEOUT,
-                  connect_timeout: float = 5.0, max_connections: int = 256) -> ProxyRouter:
-        """The router of a started ``NetworkProxy``, relaying on the running
-        loop (call it on the proxy's)."""
-        return cls(proxy.http_port, proxy.socks_port, setup_timeout=setup_timeout,
-                   connect_timeout=connect_timeout, max_connections=max_connections)
+    def for_proxy(cls, proxy: NetworkProxy, *, setup_timeout: float = DEFAULT_SETUP_TIMEOUT,
+                  max_connections: int = 256) -> ProxyRouter:
+        """The router of a started ``NetworkProxy`` (from any thread)."""
+        return cls(proxy, setup_timeout=setup_timeout, max_connections=max_connections)
 
     @property
     def http_port(self) -> int:
@@ -394,7 +311,8 @@ class ProxyRouter:
 
     @property
     def closed(self) -> bool:
-        return self._closed
+        """Closed, or its proxy is: no route is built any more."""
+        return self._closed or self.proxy.closed
 
     @property
     def routes(self) -> tuple[ProxyRoute, ...]:
@@ -407,13 +325,15 @@ class ProxyRouter:
         listeners have the host proxy's port numbers."""
         return proxy_environment(*self.ports)
 
-    def route(self, sandbox_pid: int, *, timeout: float | None = None) -> ProxyRoute:
+    def route(self, sandbox_pid: int, context: object = None, *,
+              timeout: float | None = None) -> ProxyRoute:
         """See :func:`route_into_sandbox`."""
-        return route_into_sandbox(sandbox_pid, self, timeout=timeout)
+        return route_into_sandbox(sandbox_pid, self, context=context, timeout=timeout)
 
-    def bwrap_hook(self) -> BwrapRouteHook:
-        """The pipes and the after-spawn step of one bwrap command."""
-        return BwrapRouteHook(self)
+    def bwrap_hook(self, context: object = None) -> BwrapRouteHook:
+        """The pipes and the after-spawn step of one bwrap command, whose
+        requests the proxy tags with ``context``."""
+        return BwrapRouteHook(self, context)
 
     def close(self) -> None:
         """Close every route and refuse new ones (thread-safe, idempotent)."""
@@ -431,10 +351,15 @@ class ProxyRouter:
             route.close()
         return routes
 
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ProxyRoutingError("the proxy router is closed")
+        if self.proxy.closed:
+            raise ProxyRoutingError("the proxy router is closed (its network proxy closed)")
+
     def _add(self, route: ProxyRoute) -> None:
         with self._lock:
-            if self._closed:
-                raise ProxyRoutingError("the proxy router is closed")
+            self._check_open()
             self._routes.add(route)
 
     def _forget(self, route: ProxyRoute) -> None:
@@ -442,21 +367,21 @@ class ProxyRouter:
             self._routes.discard(route)
 
 
-def route_into_sandbox(sandbox_pid: int, router: ProxyRouter, *,
+def route_into_sandbox(sandbox_pid: int, router: ProxyRouter, *, context: object = None,
                        timeout: float | None = None) -> ProxyRoute:
     """Listen on ``127.0.0.1:<router's ports>`` in the network namespace of
-    ``sandbox_pid`` and relay what is accepted there to the host proxy.
+    ``sandbox_pid`` and have the router's proxy serve those listeners, with
+    ``context`` on every request from them.
 
     Synchronous and callable from any thread (the runtime calls it right
     after spawning, on its event loop: it blocks for the fork of one
-    helper, a few milliseconds); serving starts on the router's loop, and
+    helper, a few milliseconds); serving starts on the proxy's loop, and
     connections made before that wait in the listeners' backlog. Raises
     :class:`ProxyRoutingError` (nothing is left listening) on any failure.
     """
-    if router.closed:
-        raise ProxyRoutingError("the proxy router is closed")
+    router._check_open()
     if not router.loop.is_running():
-        raise ProxyRoutingError("the proxy router's event loop is not running")
+        raise ProxyRoutingError("the network proxy's event loop is not running")
     deadline = time.monotonic() + (router.setup_timeout if timeout is None else timeout)
     try:
         pidfd = os.pidfd_open(sandbox_pid)
@@ -467,7 +392,7 @@ def route_into_sandbox(sandbox_pid: int, router: ProxyRouter, *,
     except BaseException:
         os.close(pidfd)
         raise
-    route = ProxyRoute(router, sandbox_pid, pidfd, listeners)
+    route = ProxyRoute(router, sandbox_pid, pidfd, listeners, context)
     try:
         router._add(route)
         router.loop.call_soon_threadsafe(route._start)
@@ -476,7 +401,7 @@ def route_into_sandbox(sandbox_pid: int, router: ProxyRouter, *,
             route._closed = True
         route._release()
         if isinstance(error, RuntimeError):  # the loop closed meanwhile
-            raise ProxyRoutingError(f"the proxy router cannot serve: {error}") from None
+            raise ProxyRoutingError(f"the network proxy cannot serve: {error}") from None
         raise
     return route
 
@@ -618,8 +543,9 @@ class BwrapRouteHook:
     after it is spawned, and :meth:`close` once the command is over (or
     could not start)."""
 
-    def __init__(self, router: ProxyRouter) -> None:
+    def __init__(self, router: ProxyRouter, context: object = None) -> None:
         self.router = router
+        self.context = context
         self.route: ProxyRoute | None = None
         self._fds: dict[str, int] = {}
         self._spawned = False
@@ -672,7 +598,8 @@ class BwrapRouteHook:
             except OSError:
                 pass
             self.route = route_into_sandbox(
-                sandbox_pid, self.router, timeout=max(deadline - time.monotonic(), 0.001))
+                sandbox_pid, self.router, context=self.context,
+                timeout=max(deadline - time.monotonic(), 0.001))
             os.write(self._fds["block_write"], b"1")
         except BaseException as error:
             if self.route is not None:

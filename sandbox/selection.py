@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 
-from .backend import Confinement, SandboxBackend, SandboxUnavailable
+from .backend import Confinement, ProxyEndpoint, SandboxBackend, SandboxUnavailable
 from .bwrap import BwrapBackend
 from .policy import (
     DangerFullAccess,
@@ -79,9 +79,12 @@ def backend_status() -> list[BackendStatus]:
 
 def confine(argv: Sequence[str], policy: SandboxPolicy | Mapping[str, object], cwd: str,
             env: Mapping[str, str], *, backend: str | None = None,
-            tty: bool = False) -> Confinement:
+            tty: bool = False, proxy: ProxyEndpoint | None = None,
+            proxy_context: object = None) -> Confinement:
     """What to spawn to run ``argv`` under ``policy`` (a model or its wire
-    JSON); ``backend`` forces one. Raises :class:`SandboxUnavailable`."""
+    JSON); ``backend`` forces one; ``proxy``: the managed network proxy, the
+    only network a network-restricted command then reaches (see
+    :meth:`SandboxBackend.confine`). Raises :class:`SandboxUnavailable`."""
     policy = parse_policy(policy)
     if isinstance(policy, DangerFullAccess | ExternalSandbox):
         return Confinement(list(argv), with_network_marker(policy, env), None)
@@ -90,7 +93,8 @@ def confine(argv: Sequence[str], policy: SandboxPolicy | Mapping[str, object], c
     for candidate in candidates:
         reason = candidate.unavailable_reason()
         if reason is None:
-            return candidate.confine(argv, policy, cwd, env, tty=tty)
+            return candidate.confine(argv, policy, cwd, env, tty=tty, proxy=proxy,
+                                     proxy_context=proxy_context)
         reasons.append(f"{candidate.name}: {reason}")
     if not candidates:
         reasons.append(f"no sandbox backend exists for {sys.platform}")

@@ -20,8 +20,8 @@ import sys
 import threading
 from collections.abc import Mapping, Sequence
 
-from ..sandbox.backend import Confinement, SandboxUnavailable
-from ..sandbox.policy import DangerFullAccess, ExternalSandbox, SandboxPolicy
+from ..sandbox.backend import Confinement, ProxyEndpoint, SandboxUnavailable
+from ..sandbox.policy import DangerFullAccess, ExternalSandbox, SandboxPolicy, network_restricted
 from .errors import SeatbeltError
 from .explain import describe
 from .network import NetworkOptions, proxy_ports_from_env
@@ -78,14 +78,22 @@ class SeatbeltBackend:
         return dataclasses.replace(self._network, proxy_ports=ports, proxy_configured=True)
 
     def confine(self, argv: Sequence[str], policy: SandboxPolicy, cwd: str,
-                env: Mapping[str, str], *, tty: bool = False) -> Confinement:
+                env: Mapping[str, str], *, tty: bool = False,
+                proxy: ProxyEndpoint | None = None,
+                proxy_context: object = None) -> Confinement:
         # tty: nothing to do; the command's terminal is opened before
         # sandbox-exec runs, and base.sbpl allows terminal ioctls on it.
+        # proxy: its variables mark the proxy active, and the profile then
+        # admits its loopback ports and nothing else (see `_network_for`).
+        # proxy_context: connections all come from the host's loopback
+        # here, so the proxy cannot tell commands apart; not used.
         if isinstance(policy, DangerFullAccess | ExternalSandbox):
             raise SandboxUnavailable(f"Seatbelt does not enforce {policy.type}")
         reason = self.unavailable_reason()
         if reason is not None:
             raise SandboxUnavailable(reason)
+        if proxy is not None and network_restricted(policy):
+            env = {**env, **proxy.environment()}
         network = self._network_for(env)
         fs = self._fs if self._fs is not None else RealFileSystem()
         try:

@@ -150,9 +150,10 @@ class Client:
 
 
 class StdioClient(Client):
-    def __init__(self, cwd: Path | None = None, env: dict[str, str] | None = None) -> None:
+    def __init__(self, cwd: Path | None = None, env: dict[str, str] | None = None,
+                 args: tuple[str, ...] = ()) -> None:
         super().__init__()
-        self.proc = subprocess.Popen([str(EXECGUARD), "app-server"], stdin=subprocess.PIPE,
+        self.proc = subprocess.Popen([str(EXECGUARD), "app-server", *args], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd,
                                      env=env)
         self._reader = threading.Thread(target=self._read, daemon=True)

@@ -17,6 +17,7 @@ import socketserver
 import threading
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -774,5 +775,284 @@ def test_environment_points_real_clients_at_the_proxy(servers: Servers) -> None:
                     assert proc.returncode == 97, err
                 else:  # through HTTP_PROXY (NO_PROXY was emptied): the JSON refusal
                     assert parse_response(out)[0] == 403
+
+    run(scenario())
+
+
+# -- more listeners: serve_sockets -------------------------------------------
+
+
+def tcp_listener() -> socket.socket:
+    return socket.create_server(("127.0.0.1", 0))
+
+
+def unix_listener() -> tuple[socket.socket, str]:
+    """A listening Unix socket (abstract: no file to clean up) and its name."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    name = f"\0execguard-test-{uuid.uuid4()}"
+    sock.bind(name)
+    sock.listen()
+    return sock, name
+
+
+def port_of(sock: socket.socket) -> int:
+    port: int = sock.getsockname()[1]
+    return port
+
+
+async def socks_handshake(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                          host: str, port: int) -> int:
+    """A SOCKS5 CONNECT to ``host`` (by name) on an open stream: the reply code."""
+    writer.write(b"\x05\x01\x00")
+    assert await reader.readexactly(2) == b"\x05\x00"
+    writer.write(b"\x05\x01\x00\x03" + domain(host) + port.to_bytes(2, "big"))
+    reply = await reader.readexactly(10)
+    return reply[1]
+
+
+async def open_tunnel(port: int, target_port: int,
+                      ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A CONNECT tunnel to ``localhost:target_port`` (the echo server), checked."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"CONNECT localhost:{target_port} HTTP/1.1\r\n\r\n".encode())
+    assert await reader.readuntil(b"\r\n\r\n") == b"HTTP/1.1 200 Connection established\r\n\r\n"
+    writer.write(b"x")
+    assert await reader.readexactly(1) == b"x"
+    return reader, writer
+
+
+async def ended(reader: asyncio.StreamReader) -> bool:
+    """Whether the connection ends (end of stream or reset) with nothing more."""
+    try:
+        return await asyncio.wait_for(reader.read(-1), 5) == b""
+    except ConnectionResetError:
+        return True
+
+
+async def rejected(port: int) -> bool:
+    """Whether a connection to ``port`` is accepted and closed at once."""
+    try:
+        return await raw_exchange(port, b"\x05\x01\x00") == b""
+    except ConnectionResetError:
+        return True
+
+
+def test_served_sockets_tag_requests_with_their_own_context(servers: Servers) -> None:
+    """Each pair given to serve_sockets is a full proxy (HTTP, CONNECT,
+    SOCKS5; TCP or Unix listeners alike) whose requests carry the pair's
+    context; the proxy's own listeners keep the proxy's."""
+    resolver, _ = table_resolver({})
+    asked: list[NetworkRequest] = []
+
+    async def decider(request: NetworkRequest) -> Verdict:
+        asked.append(request)
+        return "deny"
+
+    blocked: list[BlockedRequest] = []
+    policy = NetworkPolicy(DomainPolicy(["localhost"], ["denied.example"]), decider=decider,
+                           resolver=resolver, observer=blocked.append)
+
+    async def scenario() -> None:
+        async with NetworkProxy(policy, context="own") as proxy:
+            tcp_http, tcp_socks = tcp_listener(), tcp_listener()
+            http = f"http://127.0.0.1:{port_of(tcp_http)}"
+            socks = f"127.0.0.1:{port_of(tcp_socks)}"
+            tcp = await proxy.serve_sockets(tcp_http, tcp_socks, context=("tcp", 1))
+            (unix_http, http_name), (unix_socks, socks_name) = unix_listener(), unix_listener()
+            unix = await proxy.serve_sockets(unix_http, unix_socks, context="unix")
+            assert set(proxy.listeners) == {tcp, unix}
+            assert (tcp.context, unix.context) == (("tcp", 1), "unix")
+
+            url = f"http://localhost:{servers.v4_port}/pair"
+            for args in (["-x", http], ["-p", "-x", http], ["--socks5-hostname", socks]):
+                code, out, err = await curl(*args, url)
+                assert (code, out[:19]) == (0, b"hello from v4 /pair"), err
+                await curl(*args, "http://tcp.example/")  # asked, refused
+            status, _, _ = parse_response((await curl("-i", "-x", http,
+                                                      "http://denied.example/"))[1])
+            assert status == 403
+
+            reader, writer = await asyncio.open_unix_connection(http_name)
+            writer.write(b"GET http://unix.example/ HTTP/1.1\r\n\r\n")
+            assert parse_response(await reader.read(-1))[0] == 403
+            writer.close()
+            reader, writer = await asyncio.open_unix_connection(socks_name)
+            assert await socks_handshake(reader, writer, "unix.example", 80) == 2
+            writer.close()
+
+            await curl("-x", f"http://127.0.0.1:{proxy.http_port}", "http://own.example/")
+
+    run(scenario())
+    tcp_context = str(("tcp", 1))
+    assert sorted((r.host, r.protocol, str(r.context)) for r in asked) == [
+        ("own.example", "http", "own"),
+        ("tcp.example", "http", tcp_context),
+        ("tcp.example", "https_connect", tcp_context),
+        ("tcp.example", "socks5_tcp", tcp_context),
+        ("unix.example", "http", "unix"),
+        ("unix.example", "socks5_tcp", "unix"),
+    ]
+    assert sorted((b.host, b.reason, str(b.context)) for b in blocked) == [
+        ("denied.example", "denied", tcp_context),
+        ("own.example", "not_allowed", "own"),
+        *[("tcp.example", "not_allowed", tcp_context)] * 3,
+        *[("unix.example", "not_allowed", "unix")] * 2,
+    ]
+
+
+def test_closing_served_sockets_ends_only_their_connections(servers: Servers) -> None:
+    """Closing a pair (from another thread) stops its listeners and ends its
+    tunnels and pending decisions, with a reset; the other pair and the
+    proxy's own listeners go on. Closing the proxy then ends the rest."""
+    asked: list[NetworkRequest] = []
+
+    async def never(request: NetworkRequest) -> Verdict:
+        asked.append(request)
+        await asyncio.Event().wait()
+        return "allow"
+
+    resolver, _ = table_resolver({})
+    policy = NetworkPolicy(DomainPolicy(["localhost"]), decider=never, resolver=resolver)
+
+    async def scenario() -> None:
+        await asyncio.sleep(0)
+        baseline = open_fds()
+        proxy = NetworkProxy(policy)
+        await proxy.start()
+        pairs, ports = {}, {}
+        for name in ("closed", "spared"):
+            http, socks = tcp_listener(), tcp_listener()
+            ports[name] = (port_of(http), port_of(socks))
+            pairs[name] = await proxy.serve_sockets(http, socks, context=name)
+        ports["own"] = (proxy.http_port, proxy.socks_port)
+        streams: dict[str, list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]] = {}
+        for name, (http_port, socks_port) in ports.items():
+            tunnel = await open_tunnel(http_port, servers.echo_port)
+            code, socks_reader, socks_writer = await socks_open(
+                socks_port, 3, domain("localhost"), servers.echo_port)
+            assert code == 0
+            pending = await asyncio.open_connection("127.0.0.1", http_port)
+            pending[1].write(b"GET http://held.example/ HTTP/1.1\r\n\r\n")
+            streams[name] = [tunnel, (socks_reader, socks_writer), pending]
+        async with asyncio.timeout(10):
+            while len(asked) < 3:
+                await asyncio.sleep(0.01)
+        assert sorted(str(r.context) for r in asked) == ["None", "closed", "spared"]
+        closed, spared = pairs["closed"], pairs["spared"]
+        assert closed.active_connections == spared.active_connections == 3
+        assert closed.open_sockets == 2 + 3
+
+        await asyncio.to_thread(closed.close)
+        await closed.wait_closed()
+        closed.close()  # idempotent
+        assert closed.closed and closed.active_connections == closed.open_sockets == 0
+        assert proxy.listeners == (spared,)
+        for reader, _ in streams["closed"]:
+            assert await ended(reader)
+        for port in ports["closed"]:
+            with pytest.raises(ConnectionRefusedError):
+                await asyncio.open_connection("127.0.0.1", port)
+        for name in ("spared", "own"):
+            tunnel, socks_stream, (pending_reader, _) = streams[name]
+            for reader, writer in (tunnel, socks_stream):
+                writer.write(b"still there")
+                assert await reader.readexactly(11) == b"still there"
+            with pytest.raises(TimeoutError):  # still waiting for its decision
+                await asyncio.wait_for(pending_reader.read(1), 0.2)
+        assert spared.active_connections == 3 and not spared.closed
+
+        await proxy.close()
+        assert spared.closed and spared.open_sockets == 0 and proxy.listeners == ()
+        await spared.wait_closed()
+        for name in ("spared", "own"):
+            for reader, _ in streams[name]:
+                assert await ended(reader)
+        for name_streams in streams.values():
+            for _, writer in name_streams:
+                writer.close()
+        assert proxy_tasks() == []
+        async with asyncio.timeout(5):  # the echo server closes its ends on its own time
+            while open_fds() > baseline:
+                await asyncio.sleep(0.02)
+
+    run(scenario())
+
+
+def test_serve_sockets_only_while_the_proxy_serves() -> None:
+    """serve_sockets refuses (and closes the sockets it was given) before the
+    proxy starts, on another event loop, with a bad cap, and once the proxy
+    is closing, even in the middle of the call."""
+    policy = NetworkPolicy(DomainPolicy(["localhost"]))
+
+    def given() -> tuple[socket.socket, socket.socket]:
+        pair = (tcp_listener(), tcp_listener())
+        offered.append(pair)
+        return pair
+
+    offered: list[tuple[socket.socket, socket.socket]] = []
+
+    async def scenario() -> None:
+        await asyncio.sleep(0)
+        baseline = open_fds()
+        proxy = NetworkProxy(policy)
+        with pytest.raises(RuntimeError, match="not started"):
+            await proxy.serve_sockets(*given())
+        await proxy.start()
+        with pytest.raises(RuntimeError, match="event loop"):
+            await asyncio.to_thread(asyncio.run, proxy.serve_sockets(*given()))
+        with pytest.raises(ValueError, match="max_connections"):
+            await proxy.serve_sockets(*given(), max_connections=0)
+        # The proxy closes while the call is serving its first socket.
+        starting = asyncio.create_task(proxy.serve_sockets(*given(), context="late"))
+        await asyncio.sleep(0)
+        assert [pair.context for pair in proxy.listeners] == ["late"]  # in the middle
+        await proxy.close()
+        with pytest.raises(RuntimeError, match="closed"):
+            await starting
+        with pytest.raises(RuntimeError, match="closed"):
+            await proxy.serve_sockets(*given())
+        assert proxy.listeners == ()
+        assert [sock.fileno() for pair in offered for sock in pair] == [-1] * 10
+        assert open_fds() == baseline
+        assert asyncio.all_tasks() == {asyncio.current_task()}
+
+    run(scenario())
+
+
+def test_served_sockets_have_their_own_cap_and_share_the_proxys(servers: Servers) -> None:
+    async def scenario() -> None:
+        policy = NetworkPolicy(DomainPolicy(["localhost"]))
+        async with NetworkProxy(policy, max_connections=3) as proxy:
+            capped_ports = tcp_listener(), tcp_listener()
+            capped_http, capped_socks = (port_of(sock) for sock in capped_ports)
+            capped = await proxy.serve_sockets(*capped_ports, max_connections=1)
+            free_ports = tcp_listener(), tcp_listener()
+            free_http, free_socks = (port_of(sock) for sock in free_ports)
+            free = await proxy.serve_sockets(*free_ports)
+
+            held = [await asyncio.open_connection("127.0.0.1", capped_http)]
+            async with asyncio.timeout(5):
+                while capped.active_connections < 1:
+                    await asyncio.sleep(0.01)
+            assert await rejected(capped_http) and await rejected(capped_socks)
+            held += [await asyncio.open_connection("127.0.0.1", port)
+                     for port in (free_http, free_socks)]
+            async with asyncio.timeout(5):
+                while free.active_connections < 2:
+                    await asyncio.sleep(0.01)
+            # Three in all: the proxy's cap holds for every listener.
+            for port in (proxy.http_port, free_http, free_socks):
+                assert await rejected(port)
+            assert (capped.active_connections, free.active_connections) == (1, 2)
+
+            for _, writer in held:
+                writer.close()
+            async with asyncio.timeout(5):
+                while proxy_tasks():
+                    await asyncio.sleep(0.01)
+            for port in (capped_http, free_http, proxy.http_port):
+                code, out, err = await curl("-x", f"http://127.0.0.1:{port}",
+                                            f"http://localhost:{servers.v4_port}/")
+                assert (code, out[:13]) == (0, b"hello from v4"), err
 
     run(scenario())

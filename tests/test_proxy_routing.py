@@ -1,5 +1,7 @@
 """The proxy route: a network-restricted bubblewrap sandbox reaches the
-network only through the host's NetworkProxy.
+network only through the host's NetworkProxy, which serves the listeners
+inside the sandbox's network namespace and tags each request with the
+sandbox's context.
 
 Everything is real: bubblewrap, the proxy on its event loop (in a thread of
 its own, as in a server), an HTTP server on the host's 127.0.0.1 as the
@@ -7,7 +9,7 @@ upstream, and curl inside the sandbox, spawned the way the runtime spawns
 (``Popen`` with the confinement's argv, env and fds, then
 ``confinement.after_spawn(pid)``). :func:`scenario` runs the main checks
 and returns what it saw; it runs in this process and again as ``nobody``
-(through ``setpriv``) to show that the route needs no privileges.
+(in a forked child) to show that the route needs no privileges.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import contextlib
 import http.server
 import json
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -24,7 +27,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Coroutine, Iterator, Mapping
+from collections.abc import Coroutine, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +39,14 @@ import pytest
 from execguard.sandbox import parse_policy
 from execguard.sandbox.backend import Confinement
 from execguard.sandbox.bwrap import _PLACEHOLDERS, BwrapBackend
-from execguard.sandbox.network import DomainPolicy, NetworkPolicy, NetworkProxy
+from execguard.sandbox.network import (
+    BlockedRequest,
+    DomainPolicy,
+    NetworkPolicy,
+    NetworkProxy,
+    NetworkRequest,
+    Verdict,
+)
 from execguard.sandbox.proxy_routing import (
     ProxyRoute,
     ProxyRouter,
@@ -59,6 +69,8 @@ printf 'env_all\t%s\n' "$ALL_PROXY"
 out=$(curl -sS -m 10 "http://localhost:$UP/allowed" 2>&1); printf 'http\t%s\t%s\n' "$?" "$out"
 out=$(curl -sS -m 10 -w ' %{http_code}' http://blocked.example/ 2>&1)
 printf 'denied\t%s\t%s\n' "$?" "$out"
+out=$(curl -sS -m 10 -w ' %{http_code}' http://ask.example/ 2>&1)
+printf 'asked\t%s\t%s\n' "$?" "$out"
 out=$(curl -sS -m 10 -p "http://localhost:$UP/tunnel" 2>&1); printf 'connect\t%s\t%s\n' "$?" "$out"
 out=$(curl -sS -m 10 --socks5-hostname "${ALL_PROXY#socks5h://}" "http://localhost:$UP/socks" 2>&1)
 printf 'socks\t%s\t%s\n' "$?" "$out"
@@ -69,25 +81,40 @@ printf 'unix\t%s\n' "$out"
 """
 
 
+# Once the proxy has closed (a request to /slow is in flight when it does).
+_AFTER_CLOSE = r"""
+out=$(curl -sS -m 20 "http://localhost:$UP/slow" 2>&1); printf 'in_flight\t%s\t%s\n' "$?" "$out"
+out=$(curl -sS -m 10 "http://localhost:$UP/after" 2>&1); printf 'http\t%s\t%s\n' "$?" "$out"
+out=$(curl -sS -m 10 -p "http://localhost:$UP/after" 2>&1); printf 'connect\t%s\t%s\n' "$?" "$out"
+out=$(curl -sS -m 10 --socks5-hostname "${ALL_PROXY#socks5h://}" "http://localhost:$UP/after" 2>&1)
+printf 'socks\t%s\t%s\n' "$?" "$out"
+out=$(curl -sS -m 10 --noproxy '*' "http://127.0.0.1:$UP/direct" 2>&1)
+printf 'direct\t%s\t%s\n' "$?" "$out"
+"""
+
+
 # -- the harness -----------------------------------------------------------------------
 
 
 class _Upstream(http.server.BaseHTTPRequestHandler):
-    """Answers ``hello <path>``; ``/slow`` sets ``arrived`` and waits until
-    the test releases it."""
+    """Answers ``hello <path>``; ``/slow...`` is added to ``arrivals``, sets
+    ``arrived`` and waits until the test releases it."""
 
     arrived: threading.Event
+    arrivals: list[str]
     release: threading.Event
 
     def do_GET(self) -> None:
-        if self.path == "/slow":
+        if self.path.startswith("/slow"):
+            self.arrivals.append(self.path)
             self.arrived.set()
             self.release.wait(_TIMEOUT)
         body = b"hello " + self.path.encode()
-        self.send_response(200)
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        with contextlib.suppress(ConnectionError):  # the test cut the connection
+            self.send_response(200)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
 
     def log_message(self, *args: object) -> None:
         pass
@@ -106,16 +133,26 @@ class Run:
         return self.popen.returncode, out.decode(), err.decode()
 
 
+async def _unresolvable(host: str, port: int) -> Sequence[str]:
+    raise OSError(f"no address for {host}")  # no DNS here; localhost is never asked
+
+
 @dataclass
 class Harness:
     """An upstream server, an event loop thread with a started proxy (that
-    allows ``localhost`` and denies ``blocked.example``) and its router."""
+    allows ``localhost``, denies ``blocked.example`` and asks its decider,
+    which says no, about the rest) and its router. What the decider was
+    asked and what was blocked is recorded."""
 
     arrived: threading.Event = field(default_factory=threading.Event)
+    arrivals: list[str] = field(default_factory=list)
     release: threading.Event = field(default_factory=threading.Event)
+    asked: list[NetworkRequest] = field(default_factory=list)
+    blocked: list[BlockedRequest] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         handler = type("Upstream", (_Upstream,), {"arrived": self.arrived,
+                                                  "arrivals": self.arrivals,
                                                   "release": self.release})
         self.upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.upstream.daemon_threads = True
@@ -128,22 +165,30 @@ class Harness:
         self.loop.set_default_executor(self.executor)
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
-        self.proxy = NetworkProxy(NetworkPolicy(DomainPolicy(["localhost"], ["blocked.example"])))
+        self.proxy = NetworkProxy(NetworkPolicy(
+            DomainPolicy(["localhost"], ["blocked.example"]), decider=self._decide,
+            observer=self.blocked.append, resolver=_unresolvable))
         self.call(self.proxy.start())
-        self.router = ProxyRouter(self.proxy.http_port, self.proxy.socks_port, loop=self.loop)
+        self.router = ProxyRouter.for_proxy(self.proxy)
         self.backend = BwrapBackend()
         self.failed: tuple[int, str] | None = None  # the last spawn whose route failed
+
+    async def _decide(self, request: NetworkRequest) -> Verdict:
+        self.asked.append(request)
+        return "deny"
 
     def call(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(_TIMEOUT)
 
     def spawn(self, argv: list[str], policy: Mapping[str, object] = _READ_ONLY, *,
-              late: bool = False) -> Run:
-        """Confine and start ``argv`` as the runtime does; ``late``: route
-        only once the sandbox is waiting for it on the block fd."""
+              late: bool = False, context: object = None) -> Run:
+        """Confine and start ``argv`` as the runtime does, its requests
+        tagged with ``context``; ``late``: route only once the sandbox is
+        waiting for it on the block fd."""
         confinement = self.backend.confine(
             argv, parse_policy(policy), "/tmp",
-            {"PATH": "/usr/bin:/bin", "UP": str(self.upstream_port)}, proxy=self.router)
+            {"PATH": "/usr/bin:/bin", "UP": str(self.upstream_port)}, proxy=self.router,
+            proxy_context=context)
         before = set(self.router.routes)
         start = time.perf_counter()
         popen = subprocess.Popen(confinement.argv, env=confinement.env,
@@ -195,6 +240,20 @@ def _until(condition: Any, timeout: float = 5.0) -> bool:
             return True
         time.sleep(0.01)
     return bool(condition())
+
+
+def _read_until(fd: int, marker: bytes, timeout: float) -> bytes:
+    """Read from pipe ``fd`` until ``marker`` has come (or end of file)."""
+    data = b""
+    deadline = time.monotonic() + timeout
+    while marker not in data:
+        readable, _, _ = select.select([fd], [], [], max(deadline - time.monotonic(), 0))
+        assert readable, f"no {marker!r} in time: {data!r}"
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
 
 
 def _children() -> set[int]:
@@ -282,13 +341,15 @@ def scenario() -> dict[str, Any]:
         children = _children()
         sockets = _socket_fds()
 
-        # 1. Every way out, from one sandboxed shell.
-        run = h.spawn(["sh", "-c", _PROBES])
+        # 1. Every way out, from one sandboxed shell; its requests carry its context.
+        run = h.spawn(["sh", "-c", _PROBES], context="probes")
         seen["argv"] = run.confinement.argv
         seen["explanation"] = run.confinement.explanation
         seen["route_during_run"] = run.route is not None and not run.route.closed
         code, out, err = run.finish()
         seen["exit"], seen["stderr"], seen["probes"] = code, err, _probes(out)
+        seen["asked"] = [[r.host, r.protocol, r.context] for r in h.asked]
+        seen["blocked"] = [[b.host, b.reason, b.source, b.context] for b in h.blocked]
         assert run.route is not None
         route = run.route
         # The route closes itself once the sandbox is gone...
@@ -309,14 +370,24 @@ def scenario() -> dict[str, Any]:
         seen["late"] = run.finish()[1]
         run.confinement.close()
 
-        # 2. The proxy closes: requests through the route fail, the router
-        # closes, and the next command is killed before it runs.
+        # 2. The proxy closes: the request in flight is reset, the route
+        # closes (nothing listens in the sandbox any more: every later
+        # connection is refused), so does the router, and the next command
+        # is killed before it runs.
+        run = h.spawn(["sh", "-c", _AFTER_CLOSE])
+        assert run.route is not None
+        route = run.route
+        seen["in_flight_arrived"] = _until(h.arrived.is_set, _TIMEOUT)
+        seen["in_flight_served"] = route.active_connections
         h.call(h.proxy.close())
-        run = h.spawn(["sh", "-c", 'curl -sS -m 10 "http://localhost:$UP/after"; echo " rc=$?"'])
+        seen["route_closed_by_proxy"] = _until(lambda: route.closed)
+        h.call(route.wait_closed())
+        seen["route_open_sockets_after_close"] = route.open_sockets
         code, out, err = run.finish()
         run.confinement.close()
-        seen["after_close"] = out.strip()
+        seen["after_close"] = _probes(out)
         seen["router_closed"] = h.router.closed
+        seen["routes_after_close"] = len(h.router.routes)
         marker = f"execguard-test-{uuid.uuid4()}"
         try:
             run = h.spawn(["sh", "-c", "echo ran", marker])
@@ -352,6 +423,13 @@ def _check_scenario(seen: dict[str, Any]) -> None:
     blocked = json.loads(denied.removesuffix(" 403"))
     assert blocked["status"] == "blocked" and blocked["reason"] == "denied"
     assert blocked["host"] == "blocked.example"
+    code, asked = probes["asked"]
+    assert code == "0" and asked.endswith(" 403")
+    assert json.loads(asked.removesuffix(" 403"))["source"] == "decider"
+    # The decider and the observer see the sandbox's context, not the proxy's (None).
+    assert seen["asked"] == [["ask.example", "http", "probes"]]
+    assert seen["blocked"] == [["blocked.example", "denied", "baseline_policy", "probes"],
+                               ["ask.example", "not_allowed", "decider", "probes"]]
     assert probes["connect"] == ["0", "hello /tunnel"]
     assert probes["socks"] == ["0", "hello /socks"]
     # Around the proxy, the host's loopback is not there.
@@ -366,11 +444,20 @@ def _check_scenario(seen: dict[str, Any]) -> None:
     assert seen["children_left"] == []
     assert seen["sockets_left"] == 0
     assert seen["late"] == "hello /late"
-    # Fail closed once the proxy is gone.
-    # Connection refused/reset (7), empty reply (52), reset while receiving (56).
-    assert seen["after_close"].endswith(("rc=7", "rc=52", "rc=56")), seen["after_close"]
-    assert "hello" not in seen["after_close"]
+    # Fail closed once the proxy is gone: the request in flight is reset
+    # (empty reply: 52, reset while receiving: 56), every later connection
+    # refused (7), through any proxy variable or around them.
+    assert seen["in_flight_arrived"] and seen["in_flight_served"] == 1
+    assert seen["route_closed_by_proxy"]
+    assert seen["route_open_sockets_after_close"] == 0
+    after = seen["after_close"]
+    assert after["in_flight"][0] in ("52", "56"), after
+    for probe in ("http", "connect", "socks", "direct"):
+        assert after[probe][0] == "7", after
+        assert "hello" not in after[probe][1]
+    assert "Connection refused" in after["http"][1] or "Couldn't connect" in after["http"][1]
     assert seen["router_closed"]
+    assert seen["routes_after_close"] == 0
     assert seen["refused"] is not None and "router is closed" in seen["refused"]
     assert seen["refused_run"] == [-9, ""]  # killed before `echo ran` could run
     assert seen["refused_left"] == []
@@ -445,14 +532,16 @@ def shared() -> Iterator[Harness]:
 
 
 def test_closing_the_route_ends_its_connections(shared: Harness) -> None:
-    """A relayed connection in flight is reset when the route closes (the
-    runtime closes the confinement), without waiting for either end."""
+    """A connection in flight is reset when the route closes (the runtime
+    closes the confinement), without waiting for either end."""
+    shared.release.clear()
+    shared.arrived.clear()
     run = shared.spawn(["curl", "-sS", "-m", str(_TIMEOUT),
                         f"http://localhost:{shared.upstream_port}/slow"])
     route = run.route
     assert route is not None
     try:
-        # Relayed, and curl is waiting for the answer (an accepted
+        # Forwarded, and curl is waiting for the answer (an accepted
         # connection alone may be reset before curl saw its connect end).
         assert _until(shared.arrived.is_set, _TIMEOUT)
         assert route.active_connections == 1
@@ -470,10 +559,121 @@ def test_closing_the_route_ends_its_connections(shared: Harness) -> None:
         shared.release.set()  # the upstream's handler thread ends (no other test waits on it)
 
 
+def test_closing_a_route_spares_the_others(shared: Harness) -> None:
+    """Two sandboxes with a CONNECT tunnel each in flight: closing one's
+    route resets its tunnel; the other's goes on to the end."""
+    shared.release.clear()
+    shared.arrivals.clear()
+    runs = [shared.spawn(["curl", "-sS", "-m", str(_TIMEOUT), "-p",
+                          f"http://localhost:{shared.upstream_port}/slow-{name}"],
+                         context=name) for name in ("closed", "spared")]
+    closed, spared = (run.route for run in runs)
+    assert closed is not None and spared is not None
+    try:
+        assert _until(lambda: len(shared.arrivals) == 2, _TIMEOUT)
+        assert closed.active_connections == spared.active_connections == 1
+        started = time.monotonic()
+        runs[0].confinement.close()
+        code, out, err = runs[0].finish()
+        assert time.monotonic() - started < 5
+        assert code in (52, 56), err
+        assert "hello" not in out
+        shared.call(closed.wait_closed())
+        assert closed.open_sockets == 0
+        assert shared.router.routes == (spared,) and not spared.closed
+        assert spared.active_connections == 1  # the tunnel is still there...
+        shared.release.set()
+        assert runs[1].finish() == (0, "hello /slow-spared", "")  # ...and carries the answer
+    finally:
+        shared.release.set()
+        for run in runs:
+            run.confinement.close()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                run.popen.communicate(timeout=_TIMEOUT)
+    assert _until(lambda: not shared.router.routes)
+
+
+def test_requests_carry_their_sandboxs_context(shared: Harness) -> None:
+    """Concurrent sandboxes, each with a context of its own: every request
+    that reaches the decider, and every block the observer is told about,
+    names the sandbox that made it, whichever way it came (HTTP, CONNECT,
+    SOCKS5)."""
+    del shared.asked[:], shared.blocked[:]
+    script = ('curl -sS -m 10 "http://$NAME.ask.example/"; '
+              'curl -sS -m 10 -p "http://$NAME.ask.example/"; '
+              'curl -sS -m 10 --socks5-hostname "${ALL_PROXY#socks5h://}" '
+              '"http://$NAME.ask.example/"; '
+              'curl -sS -m 10 http://blocked.example/; '
+              'curl -sS -m 10 "http://localhost:$UP/$NAME"')
+    contexts = {"one": ("command", 1), "two": ("command", 2), "three": None}
+    runs = {name: shared.spawn(["env", f"NAME={name}", "sh", "-c", script], context=context)
+            for name, context in contexts.items()}
+    for name, run in runs.items():
+        _, out, _ = run.finish()
+        run.confinement.close()
+        assert out.endswith(f"hello /{name}"), out  # the last request went through
+    asked = sorted((r.host, r.protocol, str(r.context)) for r in shared.asked)
+    assert asked == sorted(
+        (f"{name}.ask.example", protocol, str(context))
+        for name, context in contexts.items()
+        for protocol in ("http", "https_connect", "socks5_tcp"))
+    blocked = sorted((b.host, b.reason, str(b.context)) for b in shared.blocked)
+    assert blocked == sorted(
+        [(f"{name}.ask.example", "not_allowed", str(context))
+         for name, context in contexts.items() for _ in range(3)]
+        + [("blocked.example", "denied", str(context)) for context in contexts.values()])
+
+
+def test_a_route_serves_at_most_its_connections(shared: Harness, tmp_path: Path) -> None:
+    """One sandbox cannot take the whole proxy: past the router's
+    ``max_connections`` its connections are reset on arrival, while another
+    sandbox's are served."""
+    router = ProxyRouter.for_proxy(shared.proxy, max_connections=1)
+    shared.release.clear()
+    shared.arrivals.clear()
+    flag = tmp_path / "first-is-served"
+    tmp_path.chmod(0o755)  # readable in the sandbox as whoever runs it
+    script = (f'curl -sS -m {_TIMEOUT} "http://localhost:$UP/slow" & '
+              f'while [ ! -e {flag} ]; do sleep 0.05; done; '
+              'curl -sS -m 10 "http://localhost:$UP/second"; echo " rc=$?"; wait')
+    confinement = shared.backend.confine(
+        ["sh", "-c", script], parse_policy(_READ_ONLY), "/tmp",
+        {"PATH": "/usr/bin:/bin", "UP": str(shared.upstream_port)}, proxy=router)
+    popen = subprocess.Popen(confinement.argv, env=confinement.env,
+                             pass_fds=confinement.pass_fds, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert confinement.after_spawn is not None
+        confinement.after_spawn(popen.pid)
+        assert _until(lambda: len(shared.arrivals) == 1, _TIMEOUT)
+        other = shared.spawn(["curl", "-sS", "-m", "10",
+                              f"http://localhost:{shared.upstream_port}/other"])
+        assert other.finish() == (0, "hello /other", "")
+        other.confinement.close()
+        flag.touch()
+        # The second connection ends (reset) while the first is held open.
+        assert popen.stdout is not None
+        first = _read_until(popen.stdout.fileno(), b"rc=", _TIMEOUT)
+        assert router.routes[0].active_connections == 1
+        shared.release.set()
+        out, err = popen.communicate(timeout=_TIMEOUT)
+    finally:
+        shared.release.set()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            popen.communicate(timeout=_TIMEOUT)
+        confinement.close()
+        shared.call(router.aclose())
+    text = (first + out).decode()
+    assert popen.returncode == 0, err
+    assert text.startswith((" rc=52", " rc=56")), (text, err)  # empty reply / reset
+    assert text.rstrip().endswith("hello /slow"), text
+    assert shared.arrivals == ["/slow"]  # the second one never reached the upstream
+
+
 def test_setup_timeout_kills_the_command(shared: Harness) -> None:
     """A spawn that never reports a sandbox (here: not bwrap at all) is
     killed when the setup time is up."""
-    router = ProxyRouter(*shared.router.ports, loop=shared.loop, setup_timeout=0.3)
+    router = ProxyRouter.for_proxy(shared.proxy, setup_timeout=0.3)
     hook = router.bwrap_hook()
     popen = subprocess.Popen(["sleep", "30"], pass_fds=hook.pass_fds)
     started = time.monotonic()
@@ -565,7 +765,7 @@ def test_bwrap_setup_errors_stay_bwraps_to_report(shared: Harness) -> None:
 
 
 def test_bwrap_failing_early_is_reported(shared: Harness) -> None:
-    router = ProxyRouter(*shared.router.ports, loop=shared.loop)
+    router = ProxyRouter.for_proxy(shared.proxy)
     hook = router.bwrap_hook()
     popen = subprocess.Popen(["true"], pass_fds=hook.pass_fds)
     try:

@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -857,6 +858,92 @@ def test_no_fd_or_process_left_after_a_batch() -> None:
             execute(failing)
     assert open_fds() == fds
     assert [c.pid for c in psutil.Process().children(recursive=True)] == [WATCHDOG.pid]
+
+
+# -- the sandbox's after-spawn step ---------------------------------------------------
+
+
+def _gated(tmp_path: Path) -> tuple[ExecSpec, int]:
+    """A command that prints only once a byte arrives on an inherited pipe:
+    the step releases it, so output proves the order."""
+    gate_read, gate_write = os.pipe()
+    spec = ExecSpec(argv=["sh", "-c", f"head -c1 /dev/fd/{gate_read} >/dev/null && echo started"],
+                    cwd=str(tmp_path), env={"PATH": os.defpath}, pass_fds=(gate_read,))
+    return spec, gate_write
+
+
+@pytest.mark.parametrize("tty", [False, True])
+def test_after_spawn_runs_with_the_pid_before_the_command(tmp_path: Path, tty: bool) -> None:
+    spec, gate = _gated(tmp_path)
+    seen: list[tuple[int, str]] = []
+
+    def step(pid: int) -> None:
+        seen.append((pid, threading.current_thread().name))
+        os.write(gate, b"1")
+
+    try:
+        outcome = execute(replace(spec, after_spawn=step, tty=tty))
+    finally:
+        os.close(gate)
+        os.close(spec.pass_fds[0])
+    assert outcome.result.exit_code == 0
+    assert outcome.result.stdout.strip() == b"started"
+    # The step blocks (it waits for a sandbox to come up): never on the loop's thread.
+    assert seen[0][0] == outcome.pid and seen[0][1] != "MainThread"
+
+
+def test_a_failed_after_spawn_kills_the_command_and_fails_the_spawn(tmp_path: Path) -> None:
+    spec, gate = _gated(tmp_path)
+    pids: list[int] = []
+
+    def step(pid: int) -> None:
+        pids.append(pid)
+        raise RuntimeError("cannot route the sandbox through the proxy: boom")
+
+    async def main() -> None:
+        with pytest.raises(SpawnError) as failure:
+            await spawn(replace(spec, after_spawn=step))
+        assert str(failure.value) == (
+            "failed to spawn command: cannot route the sandbox through the proxy: boom")
+
+    try:
+        asyncio.run(main())
+        # Released: the gate's write end sees no reader left.
+        assert wait_gone(pids) == []
+    finally:
+        os.close(gate)
+        os.close(spec.pass_fds[0])
+
+
+def test_a_spawn_cancelled_during_after_spawn_leaves_nothing_behind(tmp_path: Path) -> None:
+    spec, gate = _gated(tmp_path)
+    pids: list[int] = []
+    entered = threading.Event()
+    release = threading.Event()
+
+    def step(pid: int) -> None:
+        pids.append(pid)
+        entered.set()
+        release.wait(10)
+
+    async def main() -> None:
+        task = asyncio.create_task(spawn(replace(spec, after_spawn=step)))
+        await asyncio.to_thread(entered.wait, 10)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        # The command is killed at once, before the step has let go.
+        assert wait_gone(pids, timeout=5) == []
+        release.set()
+        while process_module._DISCARDS:
+            await asyncio.sleep(0.01)
+
+    try:
+        asyncio.run(main())
+    finally:
+        release.set()
+        os.close(gate)
+        os.close(spec.pass_fds[0])
 
 
 # -- sandbox policy chooser ----------------------------------------------------------

@@ -42,6 +42,7 @@ from execguard.sandbox import (
     resolve_writable_roots,
 )
 from execguard.sandbox.bwrap import NETWORK_DISABLED_ENV as BWRAP_NETWORK_DISABLED_ENV
+from execguard.sandbox.network.environment import proxy_environment
 from execguard.seatbelt import (
     NETWORK_DISABLED_ENV,
     SANDBOX_ENV,
@@ -1013,6 +1014,32 @@ def test_backend_follows_an_active_proxy(base: Path) -> None:
     text = backend.confine(["curl"], ReadOnly(network_access=True), "/Users/dev/project",
                            {"HTTP_PROXY": "http://127.0.0.1:1"}).argv[2]
     assert BLANKET_OUTBOUND in text
+
+
+@dataclass(frozen=True)
+class _Ports:
+    http_port: int
+    socks_port: int
+
+    def environment(self) -> dict[str, str]:
+        return proxy_environment(self.http_port, self.socks_port)
+
+
+def test_backend_routes_a_restricted_command_to_the_given_proxy(base: Path) -> None:
+    backend = darwin_backend(base)
+    proxy = _Ports(43128, 48081)
+    confinement = backend.confine(["curl"], ReadOnly(), "/Users/dev/project", {"HOME": "/h"},
+                                  proxy=proxy)
+    text = confinement.argv[2]
+    assert '(remote ip "localhost:43128")' in text and '(remote ip "localhost:48081")' in text
+    assert BLANKET_OUTBOUND not in text
+    assert confinement.env["HTTP_PROXY"] == "http://127.0.0.1:43128"
+    assert confinement.env["ALL_PROXY"] == "socks5h://127.0.0.1:48081"
+    assert confinement.env[NETWORK_DISABLED_ENV] == "1"
+    # Full network access is not narrowed to a proxy nobody asked it to use.
+    open_net = backend.confine(["curl"], ReadOnly(network_access=True), "/Users/dev/project",
+                               {}, proxy=proxy)
+    assert BLANKET_OUTBOUND in open_net.argv[2] and "HTTP_PROXY" not in open_net.env
 
 
 # -- packaging -------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from .decision import (
 )
 from .domains import GLOBAL_WILDCARD_DENY_ERROR, DomainPatternError, DomainPolicy, normalize_host
 from .environment import proxy_environment
-from .proxy import NetworkProxy
+from .proxy import NetworkProxy, ProxyListeners
 
 __all__ = [
     "GLOBAL_WILDCARD_DENY_ERROR",
@@ -37,6 +37,7 @@ __all__ = [
     "NetworkPolicy",
     "NetworkProxy",
     "NetworkRequest",
+    "ProxyListeners",
     "Resolver",
     "Verdict",
     "is_non_public_address",

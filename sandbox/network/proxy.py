@@ -13,6 +13,14 @@ Both are hardened against the programs they serve: request heads are bounded
 in size and time, handshakes time out, relays apply back-pressure, any
 connection that misbehaves is closed without disturbing the others, and
 :meth:`NetworkProxy.close` cancels every connection it started.
+
+Besides its own pair, the proxy serves any pair of listening sockets it is
+given (:meth:`NetworkProxy.serve_sockets`), each pair with a context of its
+own: this is how a sandbox with a network namespace of its own reaches it
+(``proxy_routing`` creates the pair inside that namespace), and how every
+request and every block is attributed to the command that made it. Such a
+pair (:class:`ProxyListeners`) closes on its own, ending only its own
+connections, and closes with the proxy.
 """
 
 from __future__ import annotations
@@ -23,13 +31,15 @@ import ipaddress
 import json
 import logging
 import socket
+import struct
+import threading
 import types
 from collections.abc import Awaitable, Callable
 
 from .decision import NetworkDecision, NetworkPolicy, NetworkRequest, Protocol
 from .domains import normalize_host
 
-__all__ = ["NetworkProxy"]
+__all__ = ["NetworkProxy", "ProxyListeners"]
 
 _log = logging.getLogger(__name__)
 
@@ -68,6 +78,9 @@ _SOCKS_COMMAND_UNSUPPORTED = 7
 _SOCKS_ADDRESS_UNSUPPORTED = 8
 
 _Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+# A protocol handler: the client's streams and the context of its requests.
+_ProtocolHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, object],
+                            Awaitable[None]]
 
 
 class _HttpError(Exception):
@@ -85,12 +98,13 @@ class NetworkProxy:
         async with NetworkProxy(NetworkPolicy(DomainPolicy(["*.pypi.org"]))) as proxy:
             env = proxy_environment(proxy.http_port, proxy.socks_port)
 
-    ``context`` is attached to every :class:`NetworkRequest` (e.g. the command
-    the session runs), for the decider and the observer. ``header_timeout``
-    bounds the wait for an HTTP request head or a SOCKS5 handshake,
-    ``max_header_bytes`` the head's size, ``connect_timeout`` each upstream
-    connection attempt, ``max_connections`` the connections served at once
-    (both listeners together; more are closed on arrival).
+    ``context`` is attached to every :class:`NetworkRequest` from its own
+    listeners (e.g. the command the session runs), for the decider and the
+    observer; listeners added by :meth:`serve_sockets` have their own.
+    ``header_timeout`` bounds the wait for an HTTP request head or a SOCKS5
+    handshake, ``max_header_bytes`` the head's size, ``connect_timeout`` each
+    upstream connection attempt, ``max_connections`` the connections served
+    at once (every listener together; more are closed on arrival).
     """
 
     def __init__(
@@ -111,7 +125,9 @@ class NetworkProxy:
         self.max_connections = max_connections
         self._servers: list[asyncio.Server] = []
         self._ports: tuple[int, int] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._connections: set[asyncio.Task[None]] = set()
+        self._extra: set[ProxyListeners] = set()
         self._closing = False
 
     # -- lifecycle -------------------------------------------------------------
@@ -120,22 +136,84 @@ class NetworkProxy:
         """Bind both listeners to ``127.0.0.1`` on ephemeral ports."""
         if self._servers or self._closing:
             raise RuntimeError("NetworkProxy.start() may be called once")
+        self._loop = asyncio.get_running_loop()
         try:
             for handler in (self._handle_http, self._handle_socks):
                 self._servers.append(await asyncio.start_server(
-                    self._connection(handler), _LOOPBACK, 0, limit=self.max_header_bytes))
+                    self._connection(handler, None), _LOOPBACK, 0,
+                    limit=self.max_header_bytes))
         except BaseException:
             await self.close()
             raise
         http_port, socks_port = (s.sockets[0].getsockname()[1] for s in self._servers)
         self._ports = (http_port, socks_port)
 
+    async def serve_sockets(self, http: socket.socket, socks: socket.socket, *,
+                            context: object = None, max_connections: int | None = None,
+                            ) -> ProxyListeners:
+        """Serve two more listening sockets: HTTP on ``http``, SOCKS5 on
+        ``socks``, exactly as the proxy's own, except that ``context`` (not
+        :attr:`context`) is attached to every request from them.
+
+        The proxy takes both sockets over, whatever happens: they are closed
+        with the returned :class:`ProxyListeners`, or at once if this raises
+        (:class:`RuntimeError` when the proxy is not started or is closing;
+        then nothing listens on them any more). Connections count against
+        the proxy's ``max_connections``, and at most ``max_connections``
+        (when given) come through this pair at once. Call on the proxy's
+        loop (from another thread: ``asyncio.run_coroutine_threadsafe``)."""
+        sockets = (http, socks)
+        try:
+            if self._loop is None:
+                raise RuntimeError("NetworkProxy is not started")
+            if self._closing:
+                raise RuntimeError("NetworkProxy is closed")
+            if asyncio.get_running_loop() is not self._loop:
+                raise RuntimeError("serve_sockets() must run on the proxy's event loop")
+            if max_connections is not None and max_connections < 1:
+                raise ValueError(f"invalid max_connections {max_connections}")
+            listeners = ProxyListeners(self, sockets, context, max_connections)
+        except BaseException:
+            for sock in sockets:
+                sock.close()
+            raise
+        self._extra.add(listeners)
+        try:
+            for sock, handler in zip(sockets, (self._handle_http, self._handle_socks),
+                                     strict=True):
+                if listeners.closed:
+                    break
+                # Created without a suspension point, and recorded before
+                # serving starts (which takes a loop turn, when close() may
+                # run): whatever happens, close() finds every server.
+                server = await asyncio.start_server(
+                    self._connection(handler, listeners), sock=sock,
+                    limit=self.max_header_bytes, start_serving=False)
+                listeners._add_server(server, sock)
+                if not listeners.closed:
+                    await server.start_serving()
+        except BaseException:
+            listeners.close()
+            listeners._release()
+            raise
+        if listeners.closed:  # only close() can have closed it: no one else has it yet
+            listeners._release()
+            raise RuntimeError("NetworkProxy is closed")
+        return listeners
+
+    @property
+    def listeners(self) -> tuple[ProxyListeners, ...]:
+        """The pairs added by :meth:`serve_sockets` that are still open."""
+        return tuple(self._extra)
+
     async def close(self) -> None:
         """Stop listening and end every open connection (pending decisions and
-        tunnels included). Idempotent."""
+        tunnels included), those of :meth:`serve_sockets` too. Idempotent."""
         self._closing = True
         for server in self._servers:
             server.close()
+        for listeners in list(self._extra):
+            listeners.close()
         await asyncio.sleep(0)  # let just-accepted connections see _closing
         while self._connections:
             tasks = list(self._connections)
@@ -155,6 +233,19 @@ class NetworkProxy:
         await self.close()
 
     @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` has begun (then no listener is served again).
+        Safe to read from any thread."""
+        return self._closing
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop the proxy serves on (the one that started it)."""
+        if self._loop is None:
+            raise RuntimeError("NetworkProxy is not started")
+        return self._loop
+
+    @property
     def http_port(self) -> int:
         """Port of the HTTP proxy (``HTTP_PROXY=http://127.0.0.1:<port>``)."""
         return self._started()[0]
@@ -169,38 +260,53 @@ class NetworkProxy:
             raise RuntimeError("NetworkProxy is not started")
         return self._ports
 
-    def _connection(self, handler: _Handler) -> _Handler:
-        """Wrap a protocol handler: track it for close(), contain every error
-        to its own connection, and always close the client socket."""
+    def _connection(self, handler: _ProtocolHandler,
+                    listeners: ProxyListeners | None) -> _Handler:
+        """Wrap a protocol handler for the proxy's own listeners (``None``)
+        or a pair from :meth:`serve_sockets`: track it for close(), contain
+        every error to its own connection, and always close the client
+        socket."""
 
         async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             task = asyncio.current_task()
-            if self._closing or task is None or len(self._connections) >= self.max_connections:
+            if (self._closing or task is None or len(self._connections) >= self.max_connections
+                    or (listeners is not None and not listeners._admit())):
                 # Over the cap: a command opening connections without end must
                 # not exhaust the file descriptors of the process hosting us.
                 writer.transport.abort()
                 return
             self._connections.add(task)
+            if listeners is not None:
+                listeners._connections.add(task)
             try:
-                await handler(reader, writer)
+                await handler(reader, writer,
+                              self.context if listeners is None else listeners.context)
             except (OSError, asyncio.IncompleteReadError, TimeoutError):
                 pass  # the peer went away or stalled: nothing to answer
             except asyncio.CancelledError:
                 # Only close() cancels connections. End the task normally:
                 # Python 3.11's stream callback logs cancelled handler tasks.
+                if listeners is not None:
+                    # A reset: an orderly end could pass for the end of a
+                    # response (one delimited by the close) or of a tunnel.
+                    _set_reset_on_close(writer)
                 writer.transport.abort()
             except Exception:
                 _log.exception("network proxy connection failed")
             finally:
                 self._connections.discard(task)
-                await _close(writer)
+                try:
+                    await _close(writer)
+                finally:
+                    if listeners is not None:
+                        listeners._forget(task)
 
         return serve
 
     # -- HTTP ------------------------------------------------------------------
 
     async def _handle_http(self, reader: asyncio.StreamReader,
-                           writer: asyncio.StreamWriter) -> None:
+                           writer: asyncio.StreamWriter, context: object) -> None:
         try:
             async with asyncio.timeout(self.header_timeout):
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -217,16 +323,17 @@ class NetworkProxy:
         try:
             method, target, version, headers = _parse_head(head)
             if method == "CONNECT":
-                await self._http_connect(reader, writer, target)
+                await self._http_connect(reader, writer, target, context)
             else:
-                await self._http_forward(reader, writer, method, target, version, headers)
+                await self._http_forward(reader, writer, method, target, version, headers,
+                                         context)
         except _HttpError as error:
             await _reply_and_linger(reader, writer, _text_response(error.status, error.text))
 
     async def _http_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                            target: str) -> None:
+                            target: str, context: object) -> None:
         host, port = _split_authority(target, default_port=None)
-        decision = await self._evaluate(host, port, "https_connect", "CONNECT")
+        decision = await self._evaluate(host, port, "https_connect", "CONNECT", context)
         if not decision.allowed:
             body = decision.message.encode()
             await _reply_and_linger(reader, writer, _response(
@@ -242,7 +349,7 @@ class NetworkProxy:
 
     async def _http_forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                             method: str, target: str, version: str,
-                            headers: list[tuple[str, str]]) -> None:
+                            headers: list[tuple[str, str]], context: object) -> None:
         if target[:7].lower() != "http://":
             if target[:8].lower() == "https://":
                 raise _HttpError(400, "https:// URLs must be requested with CONNECT\n")
@@ -255,7 +362,7 @@ class NetworkProxy:
             path = "/" + path
         host, port = _split_authority(authority, default_port=80)
 
-        decision = await self._evaluate(host, port, "http", method)
+        decision = await self._evaluate(host, port, "http", method, context)
         if not decision.allowed:
             body = json.dumps({
                 "status": "blocked",
@@ -294,7 +401,7 @@ class NetworkProxy:
     # -- SOCKS5 ----------------------------------------------------------------
 
     async def _handle_socks(self, reader: asyncio.StreamReader,
-                            writer: asyncio.StreamWriter) -> None:
+                            writer: asyncio.StreamWriter, context: object) -> None:
         async with asyncio.timeout(self.header_timeout):
             version, count = await reader.readexactly(2)
             if version != 5:
@@ -332,7 +439,7 @@ class NetworkProxy:
             await _socks_reply(writer, _SOCKS_FAILURE)
             return
 
-        decision = await self._evaluate(host, port, "socks5_tcp", None)
+        decision = await self._evaluate(host, port, "socks5_tcp", None, context)
         if not decision.allowed:
             await _socks_reply(writer, _SOCKS_NOT_ALLOWED)
             return
@@ -358,9 +465,125 @@ class NetworkProxy:
     # -- shared ----------------------------------------------------------------
 
     async def _evaluate(self, host: str, port: int, protocol: Protocol,
-                        method: str | None) -> NetworkDecision:
+                        method: str | None, context: object) -> NetworkDecision:
         return await self.policy.evaluate(NetworkRequest(
-            host=host, port=port, protocol=protocol, method=method, context=self.context))
+            host=host, port=port, protocol=protocol, method=method, context=context))
+
+
+class ProxyListeners:
+    """A pair of listening sockets served by a :class:`NetworkProxy` (see
+    :meth:`NetworkProxy.serve_sockets`), with the context of their requests.
+
+    :meth:`close` (from any thread, any number of times) stops listening on
+    both and ends every connection accepted through them, pending decisions
+    and tunnels included, with a reset; the proxy's other listeners and
+    their connections are not touched. :meth:`wait_closed` waits for it (on
+    the proxy's loop). Closing the proxy closes it too.
+    """
+
+    def __init__(self, proxy: NetworkProxy, sockets: tuple[socket.socket, ...],
+                 context: object, max_connections: int | None) -> None:
+        self.proxy = proxy
+        self.context = context
+        self.max_connections = max_connections
+        self._sockets = sockets
+        self._servers: list[asyncio.Server] = []
+        self._taken: set[socket.socket] = set()  # the sockets of _servers
+        self._connections: set[asyncio.Task[None]] = set()
+        self._lock = threading.Lock()
+        self._closed = False  # close() was called
+        self._shut = False  # ... and has run on the loop
+        self._done: asyncio.Future[None] | None = None
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def active_connections(self) -> int:
+        """Connections being served now."""
+        return len(self._connections)
+
+    @property
+    def open_sockets(self) -> int:
+        """Sockets still open: the two listeners (until closed) and one per
+        connection. 0 once :meth:`wait_closed` has returned."""
+        return sum(sock.fileno() >= 0 for sock in self._sockets) + len(self._connections)
+
+    def close(self) -> None:
+        """Stop listening and end every connection accepted through these
+        listeners (asynchronously when called off the proxy's loop)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        if not run_on_loop(self.proxy.loop, self._shutdown):
+            # The loop is closed: nothing is served on it any more.
+            for sock in self._sockets:
+                sock.close()
+
+    async def wait_closed(self) -> None:
+        """Wait until the listeners are closed and every connection accepted
+        through them has ended (on the proxy's loop)."""
+        if self._done is None:
+            self._done = self.proxy.loop.create_future()
+            self._maybe_done()
+        await asyncio.shield(self._done)
+
+    # Everything below runs on the proxy's loop.
+
+    def _add_server(self, server: asyncio.Server, sock: socket.socket) -> None:
+        self._servers.append(server)
+        self._taken.add(sock)
+        if self._shut:
+            server.close()
+
+    def _release(self) -> None:
+        """Close the sockets no server took over (a server closes its own;
+        closing one under it would leave it polling a stale fd)."""
+        for sock in self._sockets:
+            if sock not in self._taken:
+                sock.close()
+        self._maybe_done()
+
+    def _admit(self) -> bool:
+        return not self._closed and (self.max_connections is None
+                                     or len(self._connections) < self.max_connections)
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        self._connections.discard(task)
+        self._maybe_done()
+
+    def _shutdown(self) -> None:
+        self._shut = True
+        for server in self._servers:
+            server.close()  # and its socket
+        for task in list(self._connections):
+            task.cancel()  # the connection handler resets the client
+        self.proxy._extra.discard(self)
+        self._maybe_done()
+
+    def _maybe_done(self) -> None:
+        if (self._done is not None and not self._done.done() and self._shut
+                and self.open_sockets == 0):
+            self._done.set_result(None)
+
+
+def run_on_loop(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> bool:
+    """Run ``callback`` on ``loop``: now when called there, else soon from
+    any thread. False when the loop is closed (``callback`` never runs)."""
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        callback()
+        return True
+    try:
+        loop.call_soon_threadsafe(callback)
+    except RuntimeError:
+        return False
+    return True
 
 
 # -- HTTP helpers --------------------------------------------------------------
@@ -544,6 +767,13 @@ async def _relay(client_reader: asyncio.StreamReader, client_writer: asyncio.Str
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _set_reset_on_close(writer: asyncio.StreamWriter) -> None:
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
 async def _close(writer: asyncio.StreamWriter) -> None:
