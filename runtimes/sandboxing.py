@@ -17,14 +17,15 @@ whose message is the server's error text (``invalid sandbox policy: ...``).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 from .. import sandbox
 from ..sandbox import Confinement, confine, parse_policy
-from .api import SandboxRequest
+from .api import ExecSpec, SandboxRequest
 from .protocol import describe_unexpected
 
-__all__ = ["SandboxUnavailable", "normalize_policy", "prepare"]
+__all__ = ["SandboxUnavailable", "confined", "normalize_policy", "prepare"]
 
 # Declaration order of Codex's `SandboxPolicy` enum (serde lists it so).
 _VARIANTS = ("dangerFullAccess", "readOnly", "externalSandbox", "workspaceWrite")
@@ -116,3 +117,12 @@ def prepare(argv: list[str], request: SandboxRequest) -> Confinement:
                        proxy_context=request.proxy_context)
     except sandbox.SandboxUnavailable as error:
         raise _invalid(f"{error}; use dangerFullAccess to run without a sandbox") from None
+
+
+def confined(spec: ExecSpec, confinement: Confinement) -> ExecSpec:
+    """``spec`` run as ``confinement`` says: its argv and environment, the
+    fds it passes, its pre-exec code and its after-spawn step (which the
+    command waits for; leaving it out would keep a routed sandbox blocked)."""
+    return dataclasses.replace(spec, argv=confinement.argv, env=confinement.env,
+                               pass_fds=confinement.pass_fds, preexec=confinement.preexec,
+                               after_spawn=confinement.after_spawn)

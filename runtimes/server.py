@@ -51,7 +51,7 @@ from .network_approvals import (
 from .network_session import NetworkConfig, NetworkSession
 from .process import RunningProcess, spawn
 from .protocol import Json, RequestId, RpcError, internal_error, invalid_request
-from .sandboxing import SandboxUnavailable, normalize_policy, prepare
+from .sandboxing import SandboxUnavailable, confined, prepare
 
 __all__ = ["AppServer", "Connection", "Send"]
 
@@ -287,11 +287,10 @@ class Connection:
         except BaseException:
             confinement.close()
             raise
-        spec = ExecSpec(argv=confinement.argv, cwd=plan.cwd, env=confinement.env, tty=plan.tty,
-                        stream_stdin=plan.stream_stdin, stream_output=plan.stream_output,
-                        output_cap=plan.output_cap, timeout_ms=plan.timeout_ms, size=plan.size,
-                        pass_fds=confinement.pass_fds, preexec=confinement.preexec,
-                        after_spawn=confinement.after_spawn)
+        spec = confined(ExecSpec(argv=plan.argv, cwd=plan.cwd, env=plan.env, tty=plan.tty,
+                                 stream_stdin=plan.stream_stdin,
+                                 stream_output=plan.stream_output, output_cap=plan.output_cap,
+                                 timeout_ms=plan.timeout_ms, size=plan.size), confinement)
         command = _Command(plan.process_id, plan.stream_stdin,
                            asyncio.get_running_loop().create_future())
         if command.process_id is not None:
@@ -309,21 +308,17 @@ class Connection:
 
     def _network_for(self, request_id: RequestId, plan: protocol.ExecPlan
                      ) -> tuple[ProxyEndpoint | None, NetworkCommandContext | None]:
-        """The proxy for a command whose network is restricted, and the tag
-        of its requests; none when the server runs no proxy or the command
-        has full network (or none of our sandbox)."""
+        """The session's proxy and the tag of this command's requests to it
+        (none when the server runs no proxy). The sandbox layer routes the
+        command there only when its policy restricts the network."""
         network = self._network
         if network is None or network.closed:
             return None, None
-        try:
-            policy = normalize_policy(plan.sandbox_policy, plan.cwd)
-        except SandboxUnavailable:
-            return None, None  # `prepare` reports it
-        if policy["type"] not in ("readOnly", "workspaceWrite") or policy.get("networkAccess"):
-            return None, None
+        policy = plan.sandbox_policy
+        kind = policy.get("type") if isinstance(policy, dict) else None
         item_id = plan.process_id if plan.process_id is not None else f"exec-{request_id}"
         context = network.context(plan.argv, cwd=plan.cwd, item_id=item_id,
-                                  sandbox_type=str(policy["type"]))
+                                  sandbox_type=kind if isinstance(kind, str) else "readOnly")
         return network.endpoint, context
 
     async def _ask_network(self, request: NetworkApprovalRequest) -> NetworkApprovalAnswer:

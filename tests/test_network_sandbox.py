@@ -35,7 +35,7 @@ from execguard.runtimes.network_approvals import (
 )
 from execguard.runtimes.network_session import NetworkConfig, NetworkSession, domain_policy
 from execguard.runtimes.process import spawn
-from execguard.runtimes.sandboxing import prepare
+from execguard.runtimes.sandboxing import confined, prepare
 from execguard.runtimes.server import METHOD_NETWORK_BLOCKED, METHOD_REQUEST_APPROVAL
 from execguard.sandbox import backend_status
 
@@ -98,10 +98,8 @@ async def sandboxed(network: NetworkSession, argv: list[str], cwd: Path, *,
                              env if env is not None else client_environment(home=cwd),
                              backend=backend, proxy=network.endpoint, proxy_context=context)
     with prepare(argv, request) as confinement:
-        spec = ExecSpec(argv=confinement.argv, cwd=str(cwd), env=confinement.env,
-                        timeout_ms=60_000, pass_fds=confinement.pass_fds,
-                        preexec=confinement.preexec, after_spawn=confinement.after_spawn)
-        process = await spawn(spec)
+        spec = ExecSpec(argv=argv, cwd=str(cwd), env=request.env, timeout_ms=60_000)
+        process = await spawn(confined(spec, confinement))
         return await process.wait()
 
 
@@ -485,6 +483,12 @@ def test_app_server_asks_the_client_and_reports_blocks(tmp_path: Path,
         def curl(process_id: str, url: str) -> Any:
             return client.exec([*CURL, *STATUS, url], processId=process_id,
                                sandboxPolicy=READ_ONLY, cwd=str(tmp_path))
+
+        # Commands with the network they asked for are not routed.
+        for policy in ({"type": "dangerFullAccess"}, {"type": "readOnly", "networkAccess": True}):
+            plain = client.run(["sh", "-c", "echo ${HTTP_PROXY:-none}"], sandboxPolicy=policy,
+                               cwd=str(tmp_path))
+            assert plain["result"]["stdout"] == "none\n", (policy, plain)
 
         # Listed: no question.
         listed = client.wait(curl("listed", origin.url("/hello", host="localhost")))
