@@ -77,7 +77,9 @@ def _logging_wrapper(tmp_path: Path) -> tuple[Path, Path]:
     script.write_text(
         "#!/bin/sh\n"
         "f=$1; shift\n"
-        f'{{ printf %s "$f"; for a in "$@"; do printf " [%s]" "$a"; done; echo; }} >> "{log}"\n'
+        'line=$f; for a in "$@"; do line="$line [$a]"; done\n'
+        # one write per line: the two sides of a pipe log concurrently
+        f'printf "%s\\n" "$line" >> "{log}"\n'
         "shift\n"
         'exec "$f" "$@"\n'
     )

@@ -670,8 +670,7 @@ int main(int argc, char **argv)
             int f = fcntl(fd, F_GETFD) >= 0 ? fd : open("/dev/null", O_RDWR | O_CLOEXEC);
             if (f < 0)
                 continue;
-            char num[4];
-            snprintf(num, sizeof num, "%d", fd);
+            char num[2] = {(char)('0' + fd), '\0'};
             if (nfds)
                 puts_(&msg, ",");
             puts_(&msg, num);
