@@ -351,3 +351,57 @@ def test_wrapper_without_socket_refuses(bridge: Bridge) -> None:
     proc = _zsh(bridge, "/bin/echo x", bridge.wrapper)
     assert proc.returncode == 1 and proc.stdout == ""
     assert "CODEX_ESCALATE_SOCKET" in proc.stderr
+
+
+def test_bridge_inside_the_bwrap_sandbox(bridge: Bridge, tmp_path: Path) -> None:
+    """Spec section 7: the socket and SCM_RIGHTS cross bubblewrap + our seccomp filter."""
+    from execguard.sandbox import SandboxUnavailable, confine
+
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server = Server(
+        lambda r: {"action": "Escalate"} if r["argv"][0] == "/bin/false" else {"action": "Run"}
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=server.serve, args=(ours, stop))
+    thread.start()
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "EXEC_WRAPPER": bridge.wrapper,
+        "CODEX_ESCALATE_SOCKET": str(theirs.fileno()),
+    }
+    script = "/bin/echo inside; touch /etc/nope 2>/dev/null || echo ro; /bin/false x; echo $?"
+    try:
+        try:
+            conf = confine([bridge.zsh, "-lc", script], {"type": "readOnly"}, str(tmp_path), env)
+        except SandboxUnavailable as exc:
+            pytest.skip(f"no sandbox here: {exc}")
+        with conf:
+            proc = subprocess.Popen(
+                conf.argv,
+                env=conf.env,
+                cwd=tmp_path,
+                preexec_fn=conf.preexec,
+                pass_fds=(*conf.pass_fds, theirs.fileno()),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            if conf.after_spawn:
+                conf.after_spawn(proc.pid)
+            out, err = proc.communicate(timeout=60)
+    finally:
+        theirs.close()
+        stop.set()
+        thread.join(10)
+        ours.close()
+    assert (proc.returncode, out, err) == (0, "inside\nro\nescalated x\n42\n", "")
+    assert [r["file"] for r in server.requests] == ["/bin/echo", "/usr/bin/touch", "/bin/false"]
+    assert server.escalated == [([0, 1, 2], 42)]
+
+
+def test_wrapper_refuses_a_non_socket(bridge: Bridge) -> None:
+    env = {"CODEX_ESCALATE_SOCKET": "0"}
+    proc = _zsh(bridge, "/bin/echo x < /dev/null", bridge.wrapper, env=env)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert "not a datagram socket" in proc.stderr
