@@ -53,7 +53,8 @@ def test_build_is_idempotent_and_cached(bridge: Bridge) -> None:
     assert "configure" not in proc.stderr  # nothing rebuilt
     assert os.access(bridge.zsh, os.X_OK) and os.access(bridge.wrapper, os.X_OK)
     # never installed over the system zsh
-    assert str(REPO) in bridge.zsh or os.environ.get("ZSH_BRIDGE_CACHE", "") in bridge.zsh
+    cache = os.environ.get("ZSH_BRIDGE_CACHE") or str(REPO / ".cache" / "zsh-bridge")
+    assert bridge.zsh.startswith(cache + "/zsh/") and bridge.wrapper.startswith(cache + "/")
 
 
 def test_is_patched_probe(bridge: Bridge, tmp_path: Path) -> None:
