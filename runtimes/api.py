@@ -51,6 +51,10 @@ class ExecSpec:
     # so it runs on a worker thread. If it raises, the child has been killed
     # and the spawn fails.
     after_spawn: Callable[[int], None] | None = None
+    # Called whenever the runtime kills the command's process group (timeout,
+    # terminate, the end of the run): processes the run owns outside that
+    # group (the exec bridge's escalated programs) die with it.
+    on_kill: Callable[[], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -100,3 +104,4 @@ class SandboxRequest:
     backend: str | None = None
     proxy: ProxyEndpoint | None = None
     proxy_context: object = None
+    exec_bridge: bool = False

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 if TYPE_CHECKING:  # the server's modules load only when it runs (fast --help)
     from ..execpolicy.policy import Policy
+    from .exec_bridge import BridgeOptions
     from .network_session import NetworkConfig
 
 USAGE = "Usage: execguard app-server [OPTIONS]"
@@ -63,9 +64,23 @@ Options:
           With --network-proxy: `on-request` (default: ask the client about unlisted hosts)
           or `never` (refuse them without asking)
 
+      --zsh-bridge
+          Run `zsh -lc SCRIPT` and `zsh -c SCRIPT` commands in the patched zsh (built by
+          zsh-bridge/build) whose every exec is decided here: by your execpolicy rules
+          (a `git` rule covers /usr/bin/git), asking the client with
+          `item/commandExecution/requestApproval` when a rule or the approval policy says
+          prompt. A denied exec fails (status 1) and the script goes on; rules that allow
+          a command run it outside the sandbox. Every exec is reported as a
+          `command/exec/intercepted` notification. See docs/protocol.md
+
+      --approval-policy <POLICY>
+          With --zsh-bridge: `untrusted`, `on-failure`, `on-request` (default) or `never`
+          (prompts are refused)
+
       --rules-file <PATH>
-          With --network-proxy: where persistent network answers are written as
-          `network_rule(...)` (default: the user rules file, see `execguard execpolicy`)
+          Where persistent answers are written (network_rule(...) with --network-proxy,
+          prefix_rule(...) with --zsh-bridge; default: the user rules file, see
+          `execguard execpolicy`)
 
   -h, --help
           Print help
@@ -93,15 +108,18 @@ class Options:
     allow_local_binding: bool = False
     network_approval_policy: str = "on-request"
     rules_file: str | None = None
+    zsh_bridge: bool = False
+    approval_policy: str | None = None
 
 
 # Options that take a value: the placeholder shown in errors.
 _VALUE_OPTIONS = {
     "--listen": "<URL>", "--auth-token-file": "<PATH>", "--allow-domain": "<PATTERN>",
     "--deny-domain": "<PATTERN>", "--network-approval-policy": "<POLICY>",
-    "--rules-file": "<PATH>",
+    "--rules-file": "<PATH>", "--approval-policy": "<POLICY>",
 }
 _NETWORK_APPROVAL_POLICIES = ("on-request", "never")
+_BRIDGE_APPROVAL_POLICIES = ("untrusted", "on-failure", "on-request", "never")
 
 
 def _parse_listen(url: str, options: Options) -> None:
@@ -158,6 +176,8 @@ def parse_args(args: list[str]) -> Options | None:
             options.network_proxy = True
         elif arg == "--allow-local-binding":
             options.allow_local_binding = True
+        elif arg == "--zsh-bridge":
+            options.zsh_bridge = True
         else:
             kind = "argument" if arg.startswith("-") else "positional argument"
             raise UsageError(f"unexpected {kind} '{arg}' found")
@@ -168,10 +188,13 @@ def parse_args(args: list[str]) -> Options | None:
     if not options.network_proxy:
         for name, given in (("--allow-domain", options.allow_domains),
                             ("--deny-domain", options.deny_domains),
-                            ("--allow-local-binding", options.allow_local_binding),
-                            ("--rules-file", options.rules_file)):
+                            ("--allow-local-binding", options.allow_local_binding)):
             if given:
                 raise UsageError(f"'{name}' only applies with --network-proxy")
+    if options.rules_file is not None and not (options.network_proxy or options.zsh_bridge):
+        raise UsageError("'--rules-file' only applies with --network-proxy or --zsh-bridge")
+    if options.approval_policy is not None and not options.zsh_bridge:
+        raise UsageError("'--approval-policy' only applies with --zsh-bridge")
     return options
 
 
@@ -195,6 +218,11 @@ def _set_value(options: Options, name: str, value: str) -> None:
             raise UsageError(f"invalid value '{value}' for '{name} <POLICY>': expected "
                              + " or ".join(_NETWORK_APPROVAL_POLICIES))
         options.network_approval_policy = value
+    elif name == "--approval-policy":
+        if value not in _BRIDGE_APPROVAL_POLICIES:
+            raise UsageError(f"invalid value '{value}' for '{name} <POLICY>': expected one of "
+                             + ", ".join(_BRIDGE_APPROVAL_POLICIES))
+        options.approval_policy = value
     else:
         options.rules_file = value
 
@@ -218,7 +246,12 @@ async def _serve(options: Options) -> int:
     except ValueError as error:  # a bad rules file or domain list
         _warn(f"error: {error}")
         return 1
-    server = AppServer(os.getcwd(), network=network, rules=rules)
+    try:
+        bridge = _bridge_options(options, rules)
+    except ValueError as error:  # no patched zsh, bad rules
+        _warn(f"error: {error}")
+        return 1
+    server = AppServer(os.getcwd(), network=network, rules=rules, bridge=bridge)
     if options.host is None:
         await serve_stdio(server, shutdown)
         return 0
@@ -269,6 +302,30 @@ def _network_options(options: Options) -> tuple[NetworkConfig | None, Policy | N
     )
     domain_policy(config, rules)  # refuse a bad list before serving, not per connection
     return config, rules
+
+
+def _bridge_options(options: Options, rules: Policy | None) -> BridgeOptions | None:
+    """The exec bridge's options: the discovered execpolicy, the patched
+    zsh (located now, so a missing build stops the server at start)."""
+    if not options.zsh_bridge:
+        return None
+    from ..execpolicy.discovery import load_discovered_policy, user_rules_file
+    from ..execpolicy.error import PolicyError
+    from ..zsh_bridge import BridgeUnavailable, locate
+    from .exec_bridge import BridgeOptions
+
+    try:
+        install = locate()
+    except BridgeUnavailable as error:
+        raise ValueError(f"--zsh-bridge: {error}") from None
+    if rules is None:
+        try:
+            rules = load_discovered_policy(os.getcwd())
+        except PolicyError as error:
+            raise ValueError(f"cannot load the execpolicy rules: {error}") from None
+    return BridgeOptions(policy=rules, approval_policy=options.approval_policy or "on-request",
+                         rules_file=options.rules_file or str(user_rules_file()),
+                         install=install)
 
 
 def main(args: list[str] | None = None) -> int:

@@ -49,6 +49,7 @@ import contextlib
 import ctypes
 import errno
 import fcntl
+import logging
 import os
 import pwd
 import shutil
@@ -58,7 +59,7 @@ import subprocess
 import sys
 import termios
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..execpolicy.render import rust_debug_str
@@ -696,6 +697,8 @@ class RunningProcess:
         if self._stdin_enabled:
             self._writer = loop.create_task(self._write_loop())
         self._timer: asyncio.TimerHandle | None = None
+        self._timeout_holds = 0
+        self._held_remaining: float | None = None
         if spec.timeout_ms is not None:
             self._timer = loop.call_later(max(spec.timeout_ms, 0) / 1000, self._on_timeout)
 
@@ -737,6 +740,26 @@ class RunningProcess:
         except (OSError, struct.error) as err:
             text = _rust_io_error(err) if isinstance(err, OSError) else str(err)
             raise ControlError(f"failed to resize PTY: {text}") from err
+
+    @contextlib.contextmanager
+    def hold_timeout(self) -> Iterator[None]:
+        """Stop the timeout's clock for the duration (a person is being
+        asked about one of the command's execs); nestable."""
+        self._timeout_holds += 1
+        if self._timeout_holds == 1 and self._timer is not None:
+            self._held_remaining = max(self._timer.when() - self._loop.time(), 0.0)
+            self._timer.cancel()
+            self._timer = None
+        try:
+            yield
+        finally:
+            self._timeout_holds -= 1
+            remaining, self._held_remaining = self._held_remaining, None
+            if (self._timeout_holds == 0 and remaining is not None and not self._exit_seen
+                    and not self._closed):
+                self._timer = self._loop.call_later(remaining, self._on_timeout)
+            elif self._timeout_holds:
+                self._held_remaining = remaining
 
     def terminate(self) -> None:
         """SIGKILL the process group (no grace period, like the reference).
@@ -858,6 +881,11 @@ class RunningProcess:
         self._read_waiters.clear()
 
     def _kill_group(self) -> None:
+        if self._spec.on_kill is not None:
+            try:
+                self._spec.on_kill()
+            except Exception:  # a bug there must not keep the group alive
+                logging.getLogger(__name__).exception("on_kill failed")
         # Never after reaping: the number could name someone else's group by then.
         if self._reaped:
             return

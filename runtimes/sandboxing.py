@@ -114,7 +114,8 @@ def prepare(argv: list[str], request: SandboxRequest) -> Confinement:
         return confine(argv, parse_policy(policy), request.cwd, request.env,
                        backend=request.backend, tty=request.tty,
                        proxy=request.proxy,
-                       proxy_context=request.proxy_context)
+                       proxy_context=request.proxy_context,
+                       exec_bridge=request.exec_bridge)
     except sandbox.SandboxUnavailable as error:
         raise _invalid(f"{error}; use dangerFullAccess to run without a sandbox") from None
 
@@ -122,7 +123,9 @@ def prepare(argv: list[str], request: SandboxRequest) -> Confinement:
 def confined(spec: ExecSpec, confinement: Confinement) -> ExecSpec:
     """``spec`` run as ``confinement`` says: its argv and environment, the
     fds it passes, its pre-exec code and its after-spawn step (which the
-    command waits for; leaving it out would keep a routed sandbox blocked)."""
+    command waits for; leaving it out would keep a routed sandbox blocked).
+    The spec's own inherited fds (the exec bridge's socket) are kept."""
+    pass_fds = tuple(dict.fromkeys((*spec.pass_fds, *confinement.pass_fds)))
     return dataclasses.replace(spec, argv=confinement.argv, env=confinement.env,
-                               pass_fds=confinement.pass_fds, preexec=confinement.preexec,
+                               pass_fds=pass_fds, preexec=confinement.preexec,
                                after_spawn=confinement.after_spawn)

@@ -25,6 +25,8 @@ from __future__ import annotations
 import asyncio
 import binascii
 import contextlib
+import dataclasses
+import itertools
 import json
 import os
 import platform
@@ -38,9 +40,19 @@ from execguard import __version__
 from ..execpolicy.policy import Policy
 from ..sandbox import Confinement
 from ..sandbox.backend import ProxyEndpoint
+from ..zsh_bridge import BridgeUnavailable, InterceptedExec
 from . import protocol
 from .api import ControlError, ExecSpec, SandboxRequest, SpawnError
 from .decode import bytes_to_text
+from .exec_bridge import (
+    BridgedShell,
+    BridgeOptions,
+    ExecApprovalAnswer,
+    ExecApprovalRequest,
+    exec_approval_params,
+    parse_exec_decision,
+    shell_script,
+)
 from .network_approvals import (
     NetworkApprovalAnswer,
     NetworkApprovalRequest,
@@ -49,7 +61,7 @@ from .network_approvals import (
     parse_approval_decision,
 )
 from .network_session import NetworkConfig, NetworkSession
-from .process import RunningProcess, spawn
+from .process import WATCHDOG, RunningProcess, spawn
 from .protocol import Json, RequestId, RpcError, internal_error, invalid_request
 from .sandboxing import SandboxUnavailable, confined, prepare
 
@@ -93,6 +105,7 @@ def _platform_os() -> str:
 
 METHOD_REQUEST_APPROVAL = "item/commandExecution/requestApproval"
 METHOD_NETWORK_BLOCKED = "command/exec/networkBlocked"
+METHOD_EXEC_INTERCEPTED = "command/exec/intercepted"
 # The `threadId` of approvals asked for a `command/exec` (it belongs to no thread).
 EXEC_THREAD_ID = "command/exec"
 
@@ -105,10 +118,13 @@ class AppServer:
     connections, for shutdown."""
 
     def __init__(self, cwd: str | None = None, *, network: NetworkConfig | None = None,
-                 rules: Policy | None = None) -> None:
+                 rules: Policy | None = None, bridge: BridgeOptions | None = None) -> None:
         self.cwd = os.path.abspath(cwd if cwd is not None else os.getcwd())
         self.network = network
         self.rules = rules
+        # `[zsh, -lc|-c, script]` commands run through the exec bridge when set
+        # (its `approve` and `on_exec` are each connection's own).
+        self.bridge = bridge
         self.connections: set[Connection] = set()
 
     def connect(self, send: Send, on_broken: Callable[[], None] | None = None,
@@ -139,9 +155,21 @@ class _Command:
     process_id: str | None
     stream_stdin: bool
     started: asyncio.Future[RunningProcess | None]
+    shell: BridgedShell | None = None
     # Writes to stdin are applied in arrival order.
     write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     process: RunningProcess | None = None
+
+
+def _close_soon(shell: BridgedShell | None) -> None:
+    """Close a bridge whose command never started."""
+    if shell is not None:
+        task = asyncio.get_running_loop().create_task(shell.close())
+        _CLOSING.add(task)
+        task.add_done_callback(_CLOSING.discard)
+
+
+_CLOSING: set[asyncio.Task[None]] = set()
 
 
 def _utf8(output: bytes) -> bytes:
@@ -269,16 +297,23 @@ class Connection:
         # policy, after the parameter checks, so that a request is told
         # about its own mistakes first whatever this machine can enforce.
         proxy, context = self._network_for(request_id, plan)
+        item_id = plan.process_id if plan.process_id is not None else f"exec-{request_id}"
+        shell = self._bridged_shell(plan, item_id)
+        argv, env = plan.argv, plan.env
         try:
-            confinement = prepare(plan.argv, SandboxRequest(
-                plan.sandbox_policy, plan.cwd, plan.env, tty=plan.tty,
-                proxy=proxy, proxy_context=context))
+            if shell is not None:
+                argv, env = shell.start(argv, env)
+            confinement = prepare(argv, SandboxRequest(
+                plan.sandbox_policy, plan.cwd, env, tty=plan.tty,
+                proxy=proxy, proxy_context=context, exec_bridge=shell is not None))
         except SandboxUnavailable as error:
+            _close_soon(shell)
             message = str(error)
             if not message.startswith(_SANDBOX_PREFIX):
                 message = _SANDBOX_PREFIX + message
             raise invalid_request(message) from None
         except Exception as error:
+            _close_soon(shell)
             raise internal_error(f"exec failed: {error}") from None
         try:
             protocol.check_process_id(plan)
@@ -286,23 +321,69 @@ class Connection:
                 raise invalid_request(protocol.duplicate_id_message(plan.process_id))
         except BaseException:
             confinement.close()
+            _close_soon(shell)
             raise
-        spec = confined(ExecSpec(argv=plan.argv, cwd=plan.cwd, env=plan.env, tty=plan.tty,
+        spec = confined(ExecSpec(argv=argv, cwd=plan.cwd, env=env, tty=plan.tty,
                                  stream_stdin=plan.stream_stdin,
                                  stream_output=plan.stream_output, output_cap=plan.output_cap,
-                                 timeout_ms=plan.timeout_ms, size=plan.size), confinement)
+                                 timeout_ms=plan.timeout_ms, size=plan.size,
+                                 pass_fds=shell.pass_fds if shell is not None else (),
+                                 on_kill=shell.kill_escalated if shell is not None else None),
+                        confinement)
         command = _Command(plan.process_id, plan.stream_stdin,
-                           asyncio.get_running_loop().create_future())
+                           asyncio.get_running_loop().create_future(), shell)
         if command.process_id is not None:
             self._registry[command.process_id] = command
         task = asyncio.create_task(self._run(command, request_id, spec, confinement))
         # Also when the task is cancelled before it ever runs (its `finally`
         # would not): the seccomp memfd and the placeholders are released.
         task.add_done_callback(lambda _: confinement.close())
+        if shell is not None:
+            task.add_done_callback(lambda _: _close_soon(shell))
         if context is not None and context.item_id is not None and self._network is not None:
             network, item_id = self._network, context.item_id
             task.add_done_callback(lambda _: network.forget(item_id))
         self._commands[command] = task
+
+    # -- the exec bridge -------------------------------------------------------------
+
+    def _bridged_shell(self, plan: protocol.ExecPlan, item_id: str) -> BridgedShell | None:
+        """A bridge for this command when the server runs one and the
+        command is ``[zsh, -lc|-c, script]``; its prompts and audit records
+        go to this connection, tagged with ``item_id``."""
+        options = self._server.bridge
+        if options is None or shell_script(plan.argv) is None:
+            return None
+        approvals = itertools.count(1)
+
+        async def approve(request: ExecApprovalRequest) -> ExecApprovalAnswer:
+            params = exec_approval_params(
+                request, thread_id=EXEC_THREAD_ID, turn_id=item_id, item_id=item_id,
+                approval_id=f"{item_id}#exec#{next(approvals)}",
+                started_at_ms=int(time.time() * 1000))
+            response = await self._request(METHOD_REQUEST_APPROVAL, params)
+            if response is None or response.error is not None or not isinstance(
+                    response.result, dict):
+                return "decline"
+            try:
+                return parse_exec_decision(response.result.get("decision"))
+            except ValueError:
+                return "decline"
+
+        def on_exec(record: InterceptedExec) -> None:
+            if not self._closed:
+                task = asyncio.get_running_loop().create_task(self._notify(
+                    METHOD_EXEC_INTERCEPTED, {"processId": item_id, **record.to_json()}))
+                self._controls.add(task)
+                task.add_done_callback(self._controls.discard)
+
+        try:
+            return BridgedShell(dataclasses.replace(options, approve=approve, on_exec=on_exec),
+                                plan.sandbox_policy, plan.cwd, watcher=WATCHDOG)
+        except BridgeUnavailable as error:
+            raise internal_error(f"exec failed: exec bridge unavailable: {error}") from None
+        except SandboxUnavailable as error:
+            raise invalid_request(str(error)) from None
 
     # -- the managed network -------------------------------------------------------
 
@@ -376,6 +457,8 @@ class Connection:
                 await self._send_error(request_id, internal_error(str(error)))
                 return
             command.process = process
+            if command.shell is not None:
+                command.shell.attach(process.hold_timeout, process.terminate)
             command.started.set_result(process)
             result = await process.wait()
             # Free the id before answering: a client may reuse it as soon as
@@ -405,6 +488,8 @@ class Connection:
             await self._send_error(request_id, internal_error(f"exec failed: {error}"))
         finally:
             confinement.close()
+            if command.shell is not None:
+                await command.shell.close()
             self._forget(command)
             self._commands.pop(command, None)
 

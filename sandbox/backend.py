@@ -95,7 +95,7 @@ class SandboxBackend(Protocol):
     def confine(self, argv: Sequence[str], policy: SandboxPolicy, cwd: str,
                 env: Mapping[str, str], *, tty: bool = False,
                 proxy: ProxyEndpoint | None = None,
-                proxy_context: object = None) -> Confinement:
+                proxy_context: object = None, exec_bridge: bool = False) -> Confinement:
         """The command under ``policy`` (readOnly or workspaceWrite);
         raises :class:`SandboxUnavailable` if it cannot be enforced.
         ``tty``: the command runs on a PTY of its own (as its session's
@@ -103,5 +103,10 @@ class SandboxBackend(Protocol):
         network, the command may reach that proxy and nothing else (a
         backend that cannot do this keeps the network closed);
         ``proxy_context`` is attached to the proxy's requests from this
-        command where the backend can tell them apart."""
+        command where the backend can tell them apart. ``exec_bridge``:
+        the command is a shell using the zsh exec bridge; it may create
+        ``AF_UNIX`` socketpairs and pass fds (``SCM_RIGHTS``) over the Unix
+        sockets it inherited (the escalation socket, whose fd the caller
+        passes itself), and nothing more: no socket path, ``bind`` or
+        ``connect``."""
         ...

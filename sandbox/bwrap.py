@@ -365,14 +365,18 @@ class BwrapBackend:
     def confine(self, argv: Sequence[str], policy: SandboxPolicy, cwd: str,
                 env: Mapping[str, str], *, tty: bool = False,
                 proxy: ProxyEndpoint | None = None,
-                proxy_context: object = None) -> Confinement:
+                proxy_context: object = None, exec_bridge: bool = False) -> Confinement:
         """See :meth:`SandboxBackend.confine`. ``proxy`` (a
         :class:`~execguard.sandbox.proxy_routing.ProxyRouter`): with a
         restricted network, the only way out is that proxy: seccomp
         ``PROXY_ROUTED``, the proxy's variables in the environment, and
         ``after_spawn`` on the confinement, which the spawner must call; the
         proxy tags this sandbox's requests with ``proxy_context``. Ignored
-        when the policy gives full network access."""
+        when the policy gives full network access. ``exec_bridge`` changes
+        no enforcement: bwrap passes inherited fds through unchanged, and
+        every seccomp mode allows ``socketpair(AF_UNIX)`` and
+        ``sendmsg``/``recvmsg`` (``SCM_RIGHTS`` included); it only adds a
+        line to the explanation."""
         if isinstance(policy, DangerFullAccess | ExternalSandbox):
             raise SandboxUnavailable(f"bubblewrap does not enforce {policy.type}")
         reason = self.unavailable_reason()
@@ -434,7 +438,8 @@ class BwrapBackend:
         args += ["--cap-drop", "ALL", "--seccomp", str(seccomp_fd), *route_args,
                  "--chdir", cwd, "--", *argv]
         confinement.argv = args
-        confinement.explanation = _explain(policy, roots, args, mode, self._mount_proc)
+        confinement.explanation = _explain(policy, roots, args, mode, self._mount_proc,
+                                           exec_bridge)
         if routed is not None:
             confinement.explanation = [
                 (f"network: only through the proxy (new network namespace; 127.0.0.1:"
@@ -478,7 +483,7 @@ def _root_mounts(roots: Sequence[WritableRoot]) -> tuple[list[str], list[str]]:
 
 
 def _explain(policy: SandboxPolicy, roots: Sequence[WritableRoot], args: Sequence[str],
-             mode: NetworkSeccomp, mount_proc: bool) -> list[str]:
+             mode: NetworkSeccomp, mount_proc: bool, exec_bridge: bool = False) -> list[str]:
     lines = [f"backend: bubblewrap ({args[0]})", f"policy: {policy.type}"]
     lines.append("filesystem: everything read-only (--ro-bind / /), fresh /dev"
                  + (", fresh /proc" if mount_proc else ", host /proc (cannot mount /proc here)"))
@@ -490,5 +495,11 @@ def _explain(policy: SandboxPolicy, roots: Sequence[WritableRoot], args: Sequenc
     lines.append("namespaces: user, pid, ipc" + (", net" if "--unshare-net" in args else "")
                  + "; capabilities dropped; no new privileges")
     lines += [f"seccomp: {line}" for line in describe(mode)]
+    if exec_bridge:
+        lines.append(
+            "exec bridge: the shell's inherited escalation socket (an AF_UNIX socketpair end) "
+            "is passed through unchanged; socketpair(AF_UNIX) and sendmsg/recvmsg with "
+            f"SCM_RIGHTS stay allowed (seccomp {mode.value}); no socket path, bind or connect "
+            "is involved")
     lines.append("argv: " + " ".join(args))
     return lines

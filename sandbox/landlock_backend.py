@@ -245,7 +245,7 @@ class LandlockBackend:
     def confine(self, argv: Sequence[str], policy: SandboxPolicy, cwd: str,
                 env: Mapping[str, str], *, tty: bool = False,
                 proxy: ProxyEndpoint | None = None,
-                proxy_context: object = None) -> Confinement:
+                proxy_context: object = None, exec_bridge: bool = False) -> Confinement:
         """``argv`` confined by ``policy`` (readOnly or workspaceWrite).
         Builds the ruleset, the seccomp filter and the capability drop here,
         in the parent; raises :class:`SandboxUnavailable` when any cannot be
@@ -262,7 +262,14 @@ class LandlockBackend:
         bring the proxy into, and Landlock filters TCP by port only, so a
         rule for the proxy's port would also admit that port on every other
         host. A restricted network therefore stays closed here (fail closed;
-        the explanation says so)."""
+        the explanation says so).
+
+        ``exec_bridge`` changes no enforcement: inherited fds stay open
+        across the ``exec`` (the spawner's ``pass_fds``), every seccomp mode
+        allows ``socketpair(AF_UNIX)`` and ``sendmsg``/``recvmsg``
+        (``SCM_RIGHTS`` included), and Landlock's abstract-socket scope
+        does not cover unnamed socketpairs; it only adds a line to the
+        explanation."""
         if isinstance(policy, DangerFullAccess | ExternalSandbox):
             raise SandboxUnavailable(
                 f"the Landlock backend only enforces readOnly and workspaceWrite, not "
@@ -320,6 +327,13 @@ class LandlockBackend:
                 _CAPABILITY_LINE,
                 *limitations,
             ]
+            if exec_bridge:
+                explanation.append(
+                    "exec bridge: the shell's inherited escalation socket (an AF_UNIX "
+                    "socketpair end) is passed through; socketpair(AF_UNIX) and "
+                    f"sendmsg/recvmsg with SCM_RIGHTS stay allowed (seccomp {mode.value}; "
+                    "Landlock's abstract-socket scope does not cover unnamed sockets); no "
+                    "socket path, bind or connect is involved")
         except SeccompUnsupported as err:
             restriction.close()
             raise SandboxUnavailable(f"cannot build the seccomp filter: {err}") from err

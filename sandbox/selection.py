@@ -80,10 +80,11 @@ def backend_status() -> list[BackendStatus]:
 def confine(argv: Sequence[str], policy: SandboxPolicy | Mapping[str, object], cwd: str,
             env: Mapping[str, str], *, backend: str | None = None,
             tty: bool = False, proxy: ProxyEndpoint | None = None,
-            proxy_context: object = None) -> Confinement:
+            proxy_context: object = None, exec_bridge: bool = False) -> Confinement:
     """What to spawn to run ``argv`` under ``policy`` (a model or its wire
     JSON); ``backend`` forces one; ``proxy``: the managed network proxy, the
-    only network a network-restricted command then reaches (see
+    only network a network-restricted command then reaches; ``exec_bridge``:
+    ``argv`` is a shell using the zsh exec bridge (see
     :meth:`SandboxBackend.confine`). Raises :class:`SandboxUnavailable`."""
     policy = parse_policy(policy)
     if isinstance(policy, DangerFullAccess | ExternalSandbox):
@@ -94,7 +95,7 @@ def confine(argv: Sequence[str], policy: SandboxPolicy | Mapping[str, object], c
         reason = candidate.unavailable_reason()
         if reason is None:
             return candidate.confine(argv, policy, cwd, env, tty=tty, proxy=proxy,
-                                     proxy_context=proxy_context)
+                                     proxy_context=proxy_context, exec_bridge=exec_bridge)
         reasons.append(f"{candidate.name}: {reason}")
     if not candidates:
         reasons.append(f"no sandbox backend exists for {sys.platform}")

@@ -80,13 +80,15 @@ class SeatbeltBackend:
     def confine(self, argv: Sequence[str], policy: SandboxPolicy, cwd: str,
                 env: Mapping[str, str], *, tty: bool = False,
                 proxy: ProxyEndpoint | None = None,
-                proxy_context: object = None) -> Confinement:
+                proxy_context: object = None, exec_bridge: bool = False) -> Confinement:
         # tty: nothing to do; the command's terminal is opened before
         # sandbox-exec runs, and base.sbpl allows terminal ioctls on it.
         # proxy: its variables mark the proxy active, and the profile then
         # admits its loopback ports and nothing else (see `_network_for`).
         # proxy_context: connections all come from the host's loopback
         # here, so the proxy cannot tell commands apart; not used.
+        # exec_bridge: exec_bridge.sbpl is appended to the profile (AF_UNIX
+        # socketpairs; fds already cross sandbox-exec's exec unchanged).
         if isinstance(policy, DangerFullAccess | ExternalSandbox):
             raise SandboxUnavailable(f"Seatbelt does not enforce {policy.type}")
         reason = self.unavailable_reason()
@@ -98,7 +100,7 @@ class SeatbeltBackend:
         fs = self._fs if self._fs is not None else RealFileSystem()
         try:
             command = seatbelt_command(argv, policy, cwd, env, fs=fs, tmpdir=self._tmpdir,
-                                       network=network)
+                                       network=network, exec_bridge=exec_bridge)
         except SeatbeltError as error:
             raise SandboxUnavailable(f"Seatbelt cannot confine this command: {error}") from None
         return Confinement(argv=command.argv, env=command.env, backend=self.name,

@@ -41,15 +41,17 @@ def _network_line(profile: SeatbeltProfile) -> str:
 
 def explain(policy: SandboxPolicy, cwd: str, *, command: Sequence[str] = ("COMMAND",),
             env: Mapping[str, str] | None = None, fs: FileSystemView | None = None,
-            tmpdir: str | None = None, network: NetworkOptions | None = None) -> list[str]:
+            tmpdir: str | None = None, network: NetworkOptions | None = None,
+            exec_bridge: bool = False) -> list[str]:
     """Lines describing how ``command`` would be confined on macOS under
     ``policy``: writable roots and what stays read-only, network, the
     environment markers, the ``sandbox-exec`` argv (profile shown as
     ``<profile>``), then the profile itself, indented. Paths are looked up
-    in ``fs`` (default: this machine, with macOS's ``/private`` forms).
+    in ``fs`` (default: this machine, with macOS's ``/private`` forms);
+    ``exec_bridge``: the command is a shell using the zsh exec bridge.
     Raises :class:`~.errors.SeatbeltError` like :func:`~.profile.build_profile`."""
     wrapped = seatbelt_command(command, policy, cwd, env or {}, fs=fs, tmpdir=tmpdir,
-                               network=network)
+                               network=network, exec_bridge=exec_bridge)
     return describe(wrapped, policy, env or {})
 
 
@@ -91,6 +93,10 @@ def describe(wrapped: SeatbeltCommand, policy: SandboxPolicy, env: Mapping[str, 
     lines.append(_network_line(profile))
     for index, path in enumerate(profile.unix_sockets):
         lines.append(f"unix socket: {_show(path)} and beneath  (UNIX_SOCKET_PATH_{index})")
+    if profile.exec_bridge:
+        lines.append("exec bridge: AF_UNIX socketpairs may be created, and fds passed over them "
+                     "and over the inherited escalation socket (exec_bridge.sbpl; no socket "
+                     "path, bind or connect)")
     lines.append(f"env: {marker_text}")
     shown = [_PROFILE_PLACEHOLDER if index == 2 else arg
              for index, arg in enumerate(wrapped.argv)]

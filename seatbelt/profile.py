@@ -14,7 +14,11 @@ could pick a planted binary. The profile's sections, in order:
    components are the writable roots minus their protected metadata (see
    :mod:`.writable`), then the denials that keep roots and the directories
    leading to protected paths from being renamed away;
-4. the network section (see :mod:`.network`).
+4. the network section (see :mod:`.network`);
+5. with ``exec_bridge`` only, ``exec_bridge.sbpl``: a shell using the zsh
+   exec bridge may create ``AF_UNIX`` socketpairs (passing fds over them and
+   over the inherited escalation socket needs no rule). Appended last, so
+   the profile is otherwise the same as without it.
 
 Paths reach Seatbelt as ``-D`` parameters, in this order: writable roots
 with their exclusions (``WRITABLE_ROOT_<i>``,
@@ -60,6 +64,7 @@ __all__ = [
     "SeatbeltProfile",
     "base_policy_text",
     "build_profile",
+    "exec_bridge_policy_text",
     "seatbelt_command",
     "seatbelt_env",
 ]
@@ -77,6 +82,13 @@ def base_policy_text() -> str:
     return resources.files(__package__).joinpath("base.sbpl").read_text("utf-8")
 
 
+@cache
+def exec_bridge_policy_text() -> str:
+    """``exec_bridge.sbpl``: what a shell using the zsh exec bridge needs
+    beyond the rest of the profile."""
+    return resources.files(__package__).joinpath("exec_bridge.sbpl").read_text("utf-8")
+
+
 @dataclass(frozen=True)
 class SeatbeltProfile:
     """A profile and the ``-D`` parameters it refers to, in argv order."""
@@ -89,6 +101,7 @@ class SeatbeltProfile:
     unix_sockets: tuple[str, ...] = ()
     network: str = "off"  # proxy, unix-sockets, full or off (see network_section)
     proxy_ports: tuple[int, ...] = ()
+    exec_bridge: bool = False  # exec_bridge.sbpl appended
 
     def argv(self, command: Sequence[str]) -> list[str]:
         """``sandbox-exec`` running ``command`` under this profile."""
@@ -141,8 +154,8 @@ def _write_section(roots: Sequence[SeatbeltRoot], ancestors: Sequence[str]
 
 
 def build_profile(policy: SandboxPolicy, cwd: str, *, fs: FileSystemView | None = None,
-                  tmpdir: str | None = None, network: NetworkOptions | None = None
-                  ) -> SeatbeltProfile:
+                  tmpdir: str | None = None, network: NetworkOptions | None = None,
+                  exec_bridge: bool = False) -> SeatbeltProfile:
     """The profile confining a command run in ``cwd`` (absolute) under
     ``policy`` (readOnly or workspaceWrite).
 
@@ -150,7 +163,9 @@ def build_profile(policy: SandboxPolicy, cwd: str, *, fs: FileSystemView | None 
     system, see :class:`~.paths.RealFileSystem`); with a
     :class:`~.paths.MemoryFileSystem` the result depends on nothing else.
     ``tmpdir``: the server's ``$TMPDIR`` (default: this process's; ``""``
-    for none). ``network``: proxy ports and Unix sockets.
+    for none). ``network``: proxy ports and Unix sockets. ``exec_bridge``:
+    the command is a shell using the zsh exec bridge; ``exec_bridge.sbpl``
+    is appended (see the module docstring).
 
     Raises :class:`SeatbeltError` for a policy Seatbelt does not enforce,
     a relative ``cwd``, or a path that cannot be handed to Seatbelt."""
@@ -175,12 +190,14 @@ def build_profile(policy: SandboxPolicy, cwd: str, *, fs: FileSystemView | None 
     net, mode = network_section(restricted, network, socket_keys)
     for _, value in params:
         check_param_value(value)
-    sections = [base_policy_text(), _READ_SECTION, write, net]
+    sections = [base_policy_text(), _READ_SECTION, write, net,
+                exec_bridge_policy_text() if exec_bridge else ""]
     text = "\n".join(section if section.endswith("\n") else section + "\n"
                      for section in sections if section)
     return SeatbeltProfile(text=text, params=tuple(params), policy=policy, roots=tuple(roots),
                            protected_ancestors=tuple(ancestors), unix_sockets=tuple(sockets),
-                           network=mode, proxy_ports=tuple(sorted(set(network.proxy_ports))))
+                           network=mode, proxy_ports=tuple(sorted(set(network.proxy_ports))),
+                           exec_bridge=exec_bridge)
 
 
 def seatbelt_env(policy: SandboxPolicy, env: Mapping[str, str]) -> dict[str, str]:
@@ -203,12 +220,13 @@ class SeatbeltCommand:
 
 def seatbelt_command(argv: Sequence[str], policy: SandboxPolicy, cwd: str,
                      env: Mapping[str, str], *, fs: FileSystemView | None = None,
-                     tmpdir: str | None = None, network: NetworkOptions | None = None
-                     ) -> SeatbeltCommand:
+                     tmpdir: str | None = None, network: NetworkOptions | None = None,
+                     exec_bridge: bool = False) -> SeatbeltCommand:
     """``argv`` under ``policy`` on macOS. ``dangerFullAccess`` and
     ``externalSandbox`` run as they are (the latter with the network marker
     when its network is restricted); see :func:`build_profile` for the rest."""
     if isinstance(policy, DangerFullAccess | ExternalSandbox):
         return SeatbeltCommand(list(argv), with_network_marker(policy, env), None)
-    profile = build_profile(policy, cwd, fs=fs, tmpdir=tmpdir, network=network)
+    profile = build_profile(policy, cwd, fs=fs, tmpdir=tmpdir, network=network,
+                            exec_bridge=exec_bridge)
     return SeatbeltCommand(profile.argv(argv), seatbelt_env(policy, env), profile)

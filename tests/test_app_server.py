@@ -127,6 +127,17 @@ class Client:
     def run(self, command: list[str], **params: Any) -> dict[str, Any]:
         return self.wait(self.exec(command, **params))
 
+    def messages(self, method: str, count: int, timeout: float = 20.0) -> list[dict[str, Any]]:
+        """The notifications and server requests named ``method``, once there
+        are ``count`` of them (or whatever came within ``timeout``)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                found = [n for n in self.notifications if n.get("method") == method]
+                if len(found) >= count or time.monotonic() > deadline:
+                    return found
+                self._lock.wait(0.05)
+
     def deltas(self, process_id: str, stream: str | None = None) -> list[dict[str, Any]]:
         with self._lock:
             return [n["params"] for n in self.notifications

@@ -17,7 +17,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -456,17 +455,6 @@ def test_the_landlock_backend_keeps_the_network_closed(tmp_path: Path,
 # -- over JSON-RPC ---------------------------------------------------------------------
 
 
-def _server_requests(client: StdioClient, method: str, count: int,
-                     timeout: float = 20.0) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + timeout
-    while True:
-        with client._lock:
-            found = [n for n in client.notifications if n.get("method") == method]
-            if len(found) >= count or time.monotonic() > deadline:
-                return found
-            client._lock.wait(0.05)
-
-
 def test_app_server_asks_the_client_and_reports_blocks(tmp_path: Path,
                                                        origin: HttpOrigin) -> None:
     home = tmp_path / "home"
@@ -496,7 +484,7 @@ def test_app_server_asks_the_client_and_reports_blocks(tmp_path: Path,
 
         # Asked, accepted once.
         first = curl("first", ask)
-        [approval] = _server_requests(client, METHOD_REQUEST_APPROVAL, 1)
+        [approval] = client.messages(METHOD_REQUEST_APPROVAL, 1)
         params = approval["params"]
         assert params["networkApprovalContext"] == {"host": "127.0.0.1", "protocol": "http"}
         assert params["itemId"] == "first" and params["threadId"] == "command/exec"
@@ -507,24 +495,24 @@ def test_app_server_asks_the_client_and_reports_blocks(tmp_path: Path,
 
         # Asked again (that was once), declined: 403 and a blocked notice.
         second = curl("second", ask)
-        approval = _server_requests(client, METHOD_REQUEST_APPROVAL, 2)[-1]
+        approval = client.messages(METHOD_REQUEST_APPROVAL, 2)[-1]
         client.send({"id": approval["id"], "result": {"decision": "decline"}})
         assert client.wait(second)["result"]["stdout"].endswith("\n403")
-        blocked = _server_requests(client, METHOD_NETWORK_BLOCKED, 1)
+        blocked = client.messages(METHOD_NETWORK_BLOCKED, 1)
         assert blocked[-1]["params"]["processId"] == "second"
         assert blocked[-1]["params"]["source"] == "decider"
 
         # Denied by the list: refused without a question.
         denied = client.wait(curl("denied", f"http://127.0.0.2:{origin.port}/hello"))
         assert denied["result"]["stdout"].endswith("\n403")
-        notice = _server_requests(client, METHOD_NETWORK_BLOCKED, 2)[-1]["params"]
+        notice = client.messages(METHOD_NETWORK_BLOCKED, 2)[-1]["params"]
         assert (notice["processId"], notice["host"], notice["reason"]) == (
             "denied", "127.0.0.2", "denied")
-        assert len(_server_requests(client, METHOD_REQUEST_APPROVAL, 2, timeout=0)) == 2
+        assert len(client.messages(METHOD_REQUEST_APPROVAL, 2, timeout=0)) == 2
 
         # A persistent allow: written to the rules file, no more questions.
         third = curl("third", ask)
-        approval = _server_requests(client, METHOD_REQUEST_APPROVAL, 3)[-1]
+        approval = client.messages(METHOD_REQUEST_APPROVAL, 3)[-1]
         client.send({"id": approval["id"], "result": {"decision": {
             "applyNetworkPolicyAmendment": {
                 "network_policy_amendment": {"host": "127.0.0.1", "action": "allow"}}}}})
@@ -533,11 +521,11 @@ def test_app_server_asks_the_client_and_reports_blocks(tmp_path: Path,
             rules_file.read_text())
         again = client.wait(curl("again", ask))
         assert again["result"]["stdout"].endswith("\n200")
-        assert len(_server_requests(client, METHOD_REQUEST_APPROVAL, 4, timeout=0.5)) == 3
+        assert len(client.messages(METHOD_REQUEST_APPROVAL, 4, timeout=0.5)) == 3
 
         # A client that answers with an error refuses.
         fourth = curl("fourth", f"http://127.0.0.3:{origin.port}/hello")
-        approval = _server_requests(client, METHOD_REQUEST_APPROVAL, 4)[-1]
+        approval = client.messages(METHOD_REQUEST_APPROVAL, 4)[-1]
         client.send({"id": approval["id"], "error": {"code": -1, "message": "no"}})
         assert client.wait(fourth)["result"]["stdout"].endswith("\n403")
     finally:

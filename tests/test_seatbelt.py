@@ -14,6 +14,7 @@ and review the diff.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -60,9 +61,9 @@ from execguard.seatbelt import (
     proxy_ports_from_env,
     seatbelt_command,
 )
-from execguard.seatbelt._sbpl import Regex, SbplError, check_profile, parse
+from execguard.seatbelt._sbpl import Regex, SbplError, Symbol, check_profile, parse
 from execguard.seatbelt.network import network_policy_text
-from execguard.seatbelt.profile import base_policy_text
+from execguard.seatbelt.profile import base_policy_text, exec_bridge_policy_text
 from execguard.seatbelt.regex import regex_literal, regex_safe, subtree_regex
 from execguard.seatbelt.writable import seatbelt_writable_roots
 
@@ -99,9 +100,11 @@ class Tree:
 
 
 def profile_for(policy: SandboxPolicy, cwd: str = "/Users/dev/project", tree: Tree | None = None,
-                tmpdir: str = "", network: NetworkOptions | None = None) -> SeatbeltProfile:
+                tmpdir: str = "", network: NetworkOptions | None = None,
+                exec_bridge: bool = False) -> SeatbeltProfile:
     tree = tree or Tree(dirs=["/Users/dev/project"])
-    return build_profile(policy, cwd, fs=tree.fs(), tmpdir=tmpdir, network=network)
+    return build_profile(policy, cwd, fs=tree.fs(), tmpdir=tmpdir, network=network,
+                         exec_bridge=exec_bridge)
 
 
 def network_text(policy: SandboxPolicy, network: NetworkOptions | None = None) -> str:
@@ -179,6 +182,7 @@ class Case:
     tmpdir: str = ""
     network: NetworkOptions = field(default_factory=NetworkOptions)
     note: str = ""
+    exec_bridge: bool = False
 
 
 GIT_REPO = ["/Users/dev/repo/.git/hooks", "/Users/dev/repo/.git/objects", "/Users/dev/repo/.codex"]
@@ -230,12 +234,18 @@ CASES: dict[str, Case] = {
         "/Users/dev/project",
         Tree(dirs=["/Users/dev/project", '/Users/dev/we"ird\n(name)/.git']),
         note="a root no pattern can be written for: every protected name by parameter"),
+    "workspace_write_exec_bridge": Case(
+        WorkspaceWrite(), "/Users/dev/repo", Tree(dirs=GIT_REPO, files=GIT_REPO_FILES),
+        tmpdir=MAC_TMPDIR, exec_bridge=True,
+        note="workspace_write_git_cwd for a shell using the zsh exec bridge: the same profile "
+             "plus exec_bridge.sbpl (AF_UNIX socketpairs), network still off"),
 }
 
 
 def run_case(case: Case) -> tuple[SeatbeltProfile, list[str], dict[str, str]]:
     wrapped = seatbelt_command(COMMAND, case.policy, case.cwd, {}, fs=case.tree.fs(),
-                               tmpdir=case.tmpdir, network=case.network)
+                               tmpdir=case.tmpdir, network=case.network,
+                               exec_bridge=case.exec_bridge)
     assert wrapped.profile is not None
     return wrapped.profile, wrapped.argv, wrapped.env
 
@@ -243,10 +253,14 @@ def run_case(case: Case) -> tuple[SeatbeltProfile, list[str], dict[str, str]]:
 def golden_json(name: str, case: Case) -> str:
     profile, argv, env = run_case(case)
     shown = [f"<profile: {name}.sbpl>" if index == 2 else arg for index, arg in enumerate(argv)]
+    inputs: dict[str, Any] = {
+        "policy": policy_json(case.policy), "cwd": case.cwd, "tmpdir": case.tmpdir,
+        "network": asdict(case.network), "fs": asdict(case.tree), "command": COMMAND}
+    if case.exec_bridge:  # only when set: the other goldens predate the option
+        inputs["exec_bridge"] = True
     record = {
         "note": case.note,
-        "input": {"policy": policy_json(case.policy), "cwd": case.cwd, "tmpdir": case.tmpdir,
-                  "network": asdict(case.network), "fs": asdict(case.tree), "command": COMMAND},
+        "input": inputs,
         "argv": shown,
         "params": [[key, value] for key, value in profile.params],
         "env": env,
@@ -942,6 +956,80 @@ def test_proxy_ports_from_env(env: dict[str, str], ports: tuple[int, ...],
     assert has_proxy_env(env) is configured
 
 
+# -- the zsh exec bridge ------------------------------------------------------------------
+
+BRIDGE_RULE = "(allow system-socket (socket-domain AF_UNIX))"
+
+
+def test_exec_bridge_fragment_is_one_narrow_rule() -> None:
+    fragment = exec_bridge_policy_text()
+    forms = parse(fragment)
+    assert forms == [(Symbol("allow"), Symbol("system-socket"),
+                      (Symbol("socket-domain"), Symbol("AF_UNIX")))]
+    assert f"\n{BRIDGE_RULE}\n" in fragment
+    check_profile(parse("(version 1)\n" + fragment))
+    # No way out through it: nothing to bind, connect or send to a path or address.
+    code = "\n".join(line for line in fragment.splitlines() if not line.startswith(";"))
+    for word in ("network", "unix-socket", "subpath", "literal", "param", "default"):
+        assert word not in code, word
+
+
+def test_exec_bridge_rule_only_with_the_flag() -> None:
+    for policy in (ReadOnly(), WorkspaceWrite(), ReadOnly(network_access=True)):
+        without = profile_for(policy)
+        bridged = profile_for(policy, exec_bridge=True)
+        assert BRIDGE_RULE not in without.text and not without.exec_bridge
+        assert BRIDGE_RULE in bridged.text and bridged.exec_bridge
+        assert bridged.text.count(BRIDGE_RULE) == 1
+        assert_well_formed(bridged)
+
+
+@pytest.mark.parametrize("name", sorted(name for name, case in CASES.items()
+                                        if not case.exec_bridge))
+def test_exec_bridge_changes_nothing_else(name: str) -> None:
+    """Every golden shape: the bridged profile is the plain one with the
+    fragment appended; parameters, the rest of the argv and the environment
+    are the same."""
+    case = CASES[name]
+    plain, plain_argv, plain_env = run_case(case)
+    bridged, argv, env = run_case(dataclasses.replace(case, exec_bridge=True))
+    assert bridged.text == plain.text + "\n" + exec_bridge_policy_text()
+    assert bridged.params == plain.params
+    assert argv[:2] + argv[3:] == plain_argv[:2] + plain_argv[3:]
+    assert env == plain_env
+    assert dataclasses.replace(bridged, text=plain.text, exec_bridge=False) == plain
+    assert_well_formed(bridged)
+    # The only rule the bridge adds; the network section alone decides the
+    # network (no outbound, bind or inbound rule comes with the bridge).
+    added = parse(bridged.text)[len(parse(plain.text)):]
+    assert added == parse(BRIDGE_RULE)
+
+
+def test_exec_bridge_golden_is_the_git_cwd_golden_plus_the_fragment() -> None:
+    bridged = (GOLDEN_DIR / "workspace_write_exec_bridge.sbpl").read_text(encoding="utf-8")
+    plain = (GOLDEN_DIR / "workspace_write_git_cwd.sbpl").read_text(encoding="utf-8")
+    assert bridged == plain + "\n" + exec_bridge_policy_text()
+
+
+def test_exec_bridge_with_allowed_sockets_keeps_their_rules() -> None:
+    network = NetworkOptions(unix_sockets=("/tmp/a.sock",))
+    plain = profile_for(ReadOnly(), network=network)
+    bridged = profile_for(ReadOnly(), network=network, exec_bridge=True)
+    assert bridged.text == plain.text + "\n" + exec_bridge_policy_text()
+    assert bridged.network == plain.network == "unix-sockets"
+    assert_well_formed(bridged)
+
+
+def test_explain_mentions_the_exec_bridge() -> None:
+    case = CASES["workspace_write_git_cwd"]
+    plain = explain(case.policy, case.cwd, fs=case.tree.fs(), tmpdir="")
+    bridged = explain(case.policy, case.cwd, fs=case.tree.fs(), tmpdir="", exec_bridge=True)
+    lines = [line for line in bridged if line.startswith("exec bridge: ")]
+    assert len(lines) == 1 and "AF_UNIX socketpairs" in lines[0]
+    assert not any(line.startswith("exec bridge: ") for line in plain)
+    assert "  " + BRIDGE_RULE in bridged and "  " + BRIDGE_RULE not in plain
+
+
 # -- the backend -----------------------------------------------------------------------
 
 
@@ -989,6 +1077,35 @@ def test_backend_confines_like_seatbelt_command(base: Path) -> None:
     for policy in (DangerFullAccess(), ExternalSandbox()):
         with pytest.raises(SandboxUnavailable, match="does not enforce"):
             backend.confine(["true"], policy, "/", {})
+
+
+def test_backend_passes_the_exec_bridge_on(base: Path) -> None:
+    backend = darwin_backend(base)
+    plain = backend.confine(["zsh", "-c", "ls"], ReadOnly(), "/Users/dev/project", {})
+    bridged = backend.confine(["zsh", "-c", "ls"], ReadOnly(), "/Users/dev/project", {},
+                              exec_bridge=True)
+    assert BRIDGE_RULE not in plain.argv[2]
+    assert bridged.argv[2] == plain.argv[2] + "\n" + exec_bridge_policy_text()
+    assert bridged.argv[3:] == plain.argv[3:] and bridged.env == plain.env
+    assert any(line.startswith("exec bridge: ") for line in bridged.explanation)
+    assert not any(line.startswith("exec bridge: ") for line in plain.explanation)
+
+
+def test_selection_forwards_the_exec_bridge(base: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from execguard.sandbox import selection
+
+    backend = darwin_backend(base)
+    monkeypatch.setattr(selection, "_backends", lambda: {"seatbelt": backend})
+    for flag in (False, True):
+        confinement = selection.confine(["zsh", "-c", "ls"], {"type": "readOnly"},
+                                        "/Users/dev/project", {}, exec_bridge=flag)
+        assert confinement.backend == "seatbelt"
+        assert (BRIDGE_RULE in confinement.argv[2]) is flag
+    # Unconfined policies stay unwrapped, bridge or not.
+    unconfined = selection.confine(["zsh"], {"type": "dangerFullAccess"}, "/", {},
+                                   exec_bridge=True)
+    assert unconfined.argv == ["zsh"] and unconfined.backend is None
 
 
 def test_backend_turns_generation_errors_into_unavailable(base: Path) -> None:
@@ -1049,8 +1166,10 @@ def test_profile_files_ship_with_the_package() -> None:
     import execguard.seatbelt as package
 
     here = Path(package.__file__).parent
-    for name in ("base.sbpl", "network.sbpl"):
+    for name in ("base.sbpl", "network.sbpl", "exec_bridge.sbpl"):
         assert (here / name).is_file()
     assert base_policy_text() == (here / "base.sbpl").read_text(encoding="utf-8")
     assert network_policy_text() == (here / "network.sbpl").read_text(encoding="utf-8")
+    assert exec_bridge_policy_text() == (here / "exec_bridge.sbpl").read_text(encoding="utf-8")
     check_profile(parse("(version 1)\n" + network_policy_text()))
+    check_profile(parse("(version 1)\n" + exec_bridge_policy_text()))
