@@ -296,8 +296,9 @@ class Connection:
         # Row 11: the sandbox layer builds the request. It also judges the
         # policy, after the parameter checks, so that a request is told
         # about its own mistakes first whatever this machine can enforce.
-        proxy, context = self._network_for(request_id, plan)
+        # How the client knows this command in approvals and notifications.
         item_id = plan.process_id if plan.process_id is not None else f"exec-{request_id}"
+        proxy, context = self._network_for(item_id, plan)
         shell = self._bridged_shell(plan, item_id)
         argv, env = plan.argv, plan.env
         try:
@@ -387,7 +388,7 @@ class Connection:
 
     # -- the managed network -------------------------------------------------------
 
-    def _network_for(self, request_id: RequestId, plan: protocol.ExecPlan
+    def _network_for(self, item_id: str, plan: protocol.ExecPlan
                      ) -> tuple[ProxyEndpoint | None, NetworkCommandContext | None]:
         """The session's proxy and the tag of this command's requests to it
         (none when the server runs no proxy). The sandbox layer routes the
@@ -397,7 +398,6 @@ class Connection:
             return None, None
         policy = plan.sandbox_policy
         kind = policy.get("type") if isinstance(policy, dict) else None
-        item_id = plan.process_id if plan.process_id is not None else f"exec-{request_id}"
         context = network.context(plan.argv, cwd=plan.cwd, item_id=item_id,
                                   sandbox_type=kind if isinstance(kind, str) else "readOnly")
         return network.endpoint, context

@@ -11,6 +11,7 @@ nothing else of sandboxes, and backends nothing of processes beyond this.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -110,3 +111,22 @@ class SandboxBackend(Protocol):
         passes itself), and nothing more: no socket path, ``bind`` or
         ``connect``."""
         ...
+
+
+class ProbeOnce:
+    """A backend's availability, probed on first use and remembered (a
+    probe may start a process: bwrap's or sandbox-exec's test run).
+    Thread-safe: concurrent first callers wait for the one probe."""
+
+    def __init__(self, probe: Callable[[], str | None]) -> None:
+        self._probe = probe
+        self._lock = threading.Lock()
+        self._probed = False
+        self._reason: str | None = None
+
+    def __call__(self) -> str | None:
+        with self._lock:
+            if not self._probed:
+                self._reason = self._probe()
+                self._probed = True
+            return self._reason

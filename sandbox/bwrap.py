@@ -55,7 +55,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from functools import partial
 
-from .backend import Confinement, ProxyEndpoint, SandboxUnavailable
+from .backend import Confinement, ProbeOnce, ProxyEndpoint, SandboxUnavailable
 from .policy import (
     NETWORK_DISABLED_ENV,
     DangerFullAccess,
@@ -319,9 +319,7 @@ class BwrapBackend:
 
     def __init__(self, executable: str | None = None) -> None:
         self._executable = executable
-        self._lock = threading.Lock()
-        self._probed = False
-        self._reason: str | None = None
+        self._availability = ProbeOnce(self._probe)
         self._mount_proc = True
 
     @property
@@ -329,11 +327,7 @@ class BwrapBackend:
         return self._executable if self._executable is not None else find_bwrap()
 
     def unavailable_reason(self) -> str | None:
-        with self._lock:
-            if not self._probed:
-                self._reason = self._probe()
-                self._probed = True
-            return self._reason
+        return self._availability()
 
     def _probe(self) -> str | None:
         bwrap = self.executable

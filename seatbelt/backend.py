@@ -17,10 +17,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-import threading
 from collections.abc import Mapping, Sequence
 
-from ..sandbox.backend import Confinement, ProxyEndpoint, SandboxUnavailable
+from ..sandbox.backend import Confinement, ProbeOnce, ProxyEndpoint, SandboxUnavailable
 from ..sandbox.policy import DangerFullAccess, ExternalSandbox, SandboxPolicy, network_restricted
 from .errors import SeatbeltError
 from .explain import describe
@@ -52,16 +51,10 @@ class SeatbeltBackend:
         self._tmpdir = tmpdir
         self._platform = platform if platform is not None else sys.platform
         self._executable = executable
-        self._lock = threading.Lock()
-        self._probed = False
-        self._reason: str | None = None
+        self._availability = ProbeOnce(self._probe)
 
     def unavailable_reason(self) -> str | None:
-        with self._lock:
-            if not self._probed:
-                self._reason = self._probe()
-                self._probed = True
-            return self._reason
+        return self._availability()
 
     def _probe(self) -> str | None:
         if self._platform != "darwin":

@@ -44,18 +44,15 @@ def _cache() -> Path:
 
 
 def is_patched(zsh: str) -> bool:
-    """The spec's probe: a patched zsh runs ``EXEC_WRAPPER`` (here
-    ``false``) in place of ``true`` and fails; a stock one succeeds."""
-    false = "/usr/bin/false" if os.path.exists("/usr/bin/false") else "/bin/false"
-    true = "/usr/bin/true" if os.path.exists("/usr/bin/true") else "/bin/true"
-    env = {"PATH": "/usr/bin:/bin"}
+    """Whether ``zsh`` honours ``EXEC_WRAPPER`` (the spec's probe, in
+    ``is-patched``: a patched zsh runs the wrapper, here ``false``, in place
+    of ``true``)."""
     try:
-        stock = subprocess.run([zsh, "-fc", true], env=env, capture_output=True, timeout=10)
-        wrapped = subprocess.run([zsh, "-fc", true], env={**env, "EXEC_WRAPPER": false},
-                                 capture_output=True, timeout=10)
+        probe = subprocess.run([str(_HERE / "is-patched"), zsh], capture_output=True,
+                               timeout=20, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return False
-    return stock.returncode == 0 and wrapped.returncode != 0
+    return probe.returncode == 0
 
 
 @functools.cache
