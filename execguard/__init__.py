@@ -26,8 +26,18 @@ if TYPE_CHECKING:
         load_policy,
         load_policy_from_strings,
     )
+    from .runtimes.audit import AuditLog
+    from .runtimes.shell_tool import (
+        ApprovalRequest,
+        ShellToolSession,
+        ToolCall,
+        ToolCallError,
+        ToolResult,
+    )
 
 __all__ = [
+    "ApprovalRequest",
+    "AuditLog",
     "Decision",
     "Evaluation",
     "NetworkProtocol",
@@ -39,6 +49,10 @@ __all__ = [
     "PolicyReadError",
     "PrefixRule",
     "RuleMatch",
+    "ShellToolSession",
+    "ToolCall",
+    "ToolCallError",
+    "ToolResult",
     "__version__",
     "load_discovered_policy",
     "load_policy",
@@ -46,15 +60,24 @@ __all__ = [
 ]
 
 
-# Everything public but the version comes from the execpolicy component.
-_FROM_EXECPOLICY = frozenset(__all__) - {"__version__"}
+# Where each public name lives (the rest come from the execpolicy component).
+_FROM_RUNTIMES = {
+    "AuditLog": "runtimes.audit",
+    "ApprovalRequest": "runtimes.shell_tool",
+    "ShellToolSession": "runtimes.shell_tool",
+    "ToolCall": "runtimes.shell_tool",
+    "ToolCallError": "runtimes.shell_tool",
+    "ToolResult": "runtimes.shell_tool",
+}
+_FROM_EXECPOLICY = frozenset(__all__) - {"__version__"} - set(_FROM_RUNTIMES)
 
 
 def __getattr__(name: str) -> object:
-    if name in _FROM_EXECPOLICY:
-        from . import execpolicy
+    if name in _FROM_EXECPOLICY or name in _FROM_RUNTIMES:
+        from importlib import import_module
 
-        value = getattr(execpolicy, name)
+        module = import_module(f"{__name__}.{_FROM_RUNTIMES.get(name, 'execpolicy')}")
+        value = getattr(module, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,6 +11,7 @@ import sys
 USAGE = """Usage: execguard <COMMAND>
 
 Commands:
+  run                Run a command as an agent's shell tool call: decide, ask, sandbox, retry
   execpolicy check   Check a command against rules files (Codex-compatible JSON)
   execpolicy rules   List the discovered rules files (shipped, user, trusted project)
   execpolicy trust   Trust the current project's .execguard/rules
@@ -56,6 +57,10 @@ def main(argv: list[str] | None = None) -> int:
         from execguard.execpolicy.decide_cli import test_main
 
         return test_main(args[2:])
+    if args[:1] == ["run"]:
+        from execguard.runtimes.run_cli import main as run_main
+
+        return run_main(args[1:])
     if args[:1] == ["app-server"]:
         from execguard.runtimes.cli import main as app_server_main
 

@@ -16,13 +16,18 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from ..cliargs import UsageError, option_value
+
 if TYPE_CHECKING:  # the server's modules load only when it runs (fast --help)
     from ..execpolicy.policy import Policy
     from .exec_bridge import BridgeOptions
     from .network_session import NetworkConfig
 
 USAGE = "Usage: execguard app-server [OPTIONS]"
-HELP = """Run the app server: the `command/exec` JSON-RPC API (Codex app-server compatible)
+HELP = """Run the app server: the `command/exec` JSON-RPC API (Codex app-server compatible),
+and `shellTool/run`, which runs an agent's shell tool call through execguard's whole flow
+(decide by the execpolicy rules, ask the client, run sandboxed, offer a retry outside the
+sandbox); see docs/protocol.md
 
 Usage: execguard app-server [OPTIONS]
 
@@ -78,9 +83,16 @@ Options:
           (prompts are refused)
 
       --rules-file <PATH>
-          Where persistent answers are written (network_rule(...) with --network-proxy,
-          prefix_rule(...) with --zsh-bridge; default: the user rules file, see
-          `execguard execpolicy`)
+          Where persistent answers are written (prefix_rule(...) for `shellTool/run` and
+          --zsh-bridge, network_rule(...) with --network-proxy; default: the user rules
+          file, see `execguard execpolicy`)
+
+      --audit-log <PATH>
+          Append every `shellTool/run` decision, approval and run to PATH as JSON lines
+          (created 0600), without the commands' output
+
+      --audit-output
+          With --audit-log: also record the commands' output
 
   -h, --help
           Print help
@@ -92,8 +104,6 @@ to 5 seconds, then kills the rest and exits 0. A second signal kills at once.
 SHUTDOWN_GRACE_S = 5.0
 
 
-class UsageError(Exception):
-    pass
 
 
 @dataclass
@@ -110,13 +120,15 @@ class Options:
     rules_file: str | None = None
     zsh_bridge: bool = False
     approval_policy: str | None = None
+    audit_log: str | None = None
+    audit_output: bool = False
 
 
 # Options that take a value: the placeholder shown in errors.
 _VALUE_OPTIONS = {
     "--listen": "<URL>", "--auth-token-file": "<PATH>", "--allow-domain": "<PATTERN>",
     "--deny-domain": "<PATTERN>", "--network-approval-policy": "<POLICY>",
-    "--rules-file": "<PATH>", "--approval-policy": "<POLICY>",
+    "--rules-file": "<PATH>", "--approval-policy": "<POLICY>", "--audit-log": "<PATH>",
 }
 _NETWORK_APPROVAL_POLICIES = ("on-request", "never")
 _BRIDGE_APPROVAL_POLICIES = ("untrusted", "on-failure", "on-request", "never")
@@ -163,14 +175,8 @@ def parse_args(args: list[str]) -> Options | None:
             return None
         name, has_value, inline = arg.partition("=")
         if name in _VALUE_OPTIONS:
-            if has_value:
-                value = inline
-            elif index + 1 < len(args):
-                index += 1
-                value = args[index]
-            else:
-                raise UsageError(f"a value is required for '{name} {_VALUE_OPTIONS[name]}' "
-                                 "but none was supplied")
+            value, index = option_value(args, index, name, inline if has_value else None,
+                                        _VALUE_OPTIONS[name])
             _set_value(options, name, value)
         elif arg == "--network-proxy":
             options.network_proxy = True
@@ -178,6 +184,8 @@ def parse_args(args: list[str]) -> Options | None:
             options.allow_local_binding = True
         elif arg == "--zsh-bridge":
             options.zsh_bridge = True
+        elif arg == "--audit-output":
+            options.audit_output = True
         else:
             kind = "argument" if arg.startswith("-") else "positional argument"
             raise UsageError(f"unexpected {kind} '{arg}' found")
@@ -191,8 +199,8 @@ def parse_args(args: list[str]) -> Options | None:
                             ("--allow-local-binding", options.allow_local_binding)):
             if given:
                 raise UsageError(f"'{name}' only applies with --network-proxy")
-    if options.rules_file is not None and not (options.network_proxy or options.zsh_bridge):
-        raise UsageError("'--rules-file' only applies with --network-proxy or --zsh-bridge")
+    if options.audit_output and options.audit_log is None:
+        raise UsageError("'--audit-output' only applies with --audit-log")
     if options.approval_policy is not None and not options.zsh_bridge:
         raise UsageError("'--approval-policy' only applies with --zsh-bridge")
     return options
@@ -223,6 +231,8 @@ def _set_value(options: Options, name: str, value: str) -> None:
             raise UsageError(f"invalid value '{value}' for '{name} <POLICY>': expected one of "
                              + ", ".join(_BRIDGE_APPROVAL_POLICIES))
         options.approval_policy = value
+    elif name == "--audit-log":
+        options.audit_log = value
     else:
         options.rules_file = value
 
@@ -251,7 +261,17 @@ async def _serve(options: Options) -> int:
     except ValueError as error:  # no patched zsh, bad rules
         _warn(f"error: {error}")
         return 1
-    server = AppServer(os.getcwd(), network=network, rules=rules, bridge=bridge)
+    audit_log = None
+    if options.audit_log is not None:
+        from .audit import AuditLog, AuditLogError
+
+        try:
+            audit_log = AuditLog(options.audit_log, include_output=options.audit_output)
+        except AuditLogError as error:
+            _warn(f"error: {error}")
+            return 1
+    server = AppServer(os.getcwd(), network=network, rules=rules, bridge=bridge,
+                       rules_file=options.rules_file, audit_log=audit_log)
     if options.host is None:
         await serve_stdio(server, shutdown)
         return 0

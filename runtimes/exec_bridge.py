@@ -36,7 +36,7 @@ import os
 import shlex
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeAlias
+from typing import Any, TypeAlias
 
 from ..execpolicy import (
     ApprovalPolicy,
@@ -67,7 +67,7 @@ from .api import (
     OutputSink,
     SandboxRequest,
 )
-from .network_approvals import NetworkPolicyAmendment, parse_approval_decision
+from .approvals import ApprovalAnswer, ask, parse_exec_decision
 from .process import WATCHDOG, spawn
 from .sandboxing import confined, normalize_policy, prepare
 
@@ -105,13 +105,8 @@ class ExecApprovalRequest:
     proposed_amendment: list[str] | None
 
 
-# "accept" (this exec), "acceptForSession" (this exact command, for the
-# run's session), ("amend", tokens) (allow commands starting with tokens from
-# now on, and write the rule when a rules file is configured), "decline",
-# "cancel" (deny, and stop the whole run).
-ExecApprovalAnswer: TypeAlias = (
-    Literal["accept", "acceptForSession", "decline", "cancel"]
-    | tuple[Literal["amend"], list[str]])
+# The answers of `runtimes.approvals` ("cancel" also stops the whole run).
+ExecApprovalAnswer: TypeAlias = ApprovalAnswer
 ExecApprover: TypeAlias = Callable[[ExecApprovalRequest], Awaitable[ExecApprovalAnswer]]
 
 
@@ -131,23 +126,6 @@ class BridgeOptions:
     rules_file: str | None = None
     on_exec: Callable[[InterceptedExec], None] | None = None
     install: BridgeInstall | None = None
-
-
-def parse_exec_decision(value: object) -> ExecApprovalAnswer:
-    """The answer in a ``CommandExecutionRequestApprovalResponse.decision``
-    for an exec: an execpolicy amendment keeps its tokens; a network
-    amendment (meaningless for an exec) counts as accept when it allows and
-    decline when it denies. Raises ``ValueError`` naming the field."""
-    answer = parse_approval_decision(value)
-    if isinstance(value, dict) and "acceptWithExecpolicyAmendment" in value:
-        tokens = value["acceptWithExecpolicyAmendment"]["execpolicy_amendment"]
-        if not tokens:
-            raise ValueError("decision.acceptWithExecpolicyAmendment.execpolicy_amendment: "
-                             "expected at least one token")
-        return ("amend", list(tokens))
-    if isinstance(answer, NetworkPolicyAmendment):
-        return "accept" if answer.action == "allow" else "decline"
-    return answer
 
 
 def exec_approval_params(request: ExecApprovalRequest, *, thread_id: str, turn_id: str,
@@ -250,21 +228,7 @@ class PolicyDecider:
         approve = self._options.approve
         assert approve is not None
         with self._hold() if self._hold is not None else contextlib.nullcontext():
-            try:
-                answer = await approve(request)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("exec bridge: the approval callback failed; declining")
-                return "decline"
-        if answer in ("accept", "acceptForSession", "decline", "cancel"):
-            return answer
-        if (isinstance(answer, tuple) and len(answer) == 2 and answer[0] == "amend"
-                and isinstance(answer[1], list) and answer[1]
-                and all(isinstance(t, str) for t in answer[1])):
-            return answer
-        log.warning("exec bridge: unknown approval answer %r; declining", answer)
-        return "decline"
+            return await ask(approve, request, who="exec bridge")
 
     async def _amend(self, tokens: list[str]) -> None:
         self._amended.add_prefix_rule(tokens, Decision.ALLOW)

@@ -56,6 +56,8 @@ METHOD_WRITE = "command/exec/write"
 METHOD_TERMINATE = "command/exec/terminate"
 METHOD_RESIZE = "command/exec/resize"
 METHOD_OUTPUT_DELTA = "command/exec/outputDelta"
+# Server → client: may this command run? (`CommandExecutionRequestApprovalParams`)
+METHOD_REQUEST_APPROVAL = "item/commandExecution/requestApproval"
 
 DEFAULT_TTY_SIZE = (24, 80)
 

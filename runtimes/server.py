@@ -41,8 +41,9 @@ from ..execpolicy.policy import Policy
 from ..sandbox import Confinement
 from ..sandbox.backend import ProxyEndpoint
 from ..zsh_bridge import BridgeUnavailable, InterceptedExec
-from . import protocol
+from . import protocol, shell_tool_rpc
 from .api import ControlError, ExecSpec, SandboxRequest, SpawnError
+from .approvals import answer_of
 from .decode import bytes_to_text
 from .exec_bridge import (
     BridgedShell,
@@ -50,7 +51,6 @@ from .exec_bridge import (
     ExecApprovalAnswer,
     ExecApprovalRequest,
     exec_approval_params,
-    parse_exec_decision,
     shell_script,
 )
 from .network_approvals import (
@@ -64,6 +64,11 @@ from .network_session import NetworkConfig, NetworkSession
 from .process import WATCHDOG, RunningProcess, spawn
 from .protocol import Json, RequestId, RpcError, internal_error, invalid_request
 from .sandboxing import SandboxUnavailable, confined, prepare
+from .shell_tool_rpc import ShellToolEndpoint
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .audit import AuditLog
 
 __all__ = ["AppServer", "Connection", "Send"]
 
@@ -103,7 +108,7 @@ def _platform_os() -> str:
     return sys.platform.rstrip("0123456789")
 
 
-METHOD_REQUEST_APPROVAL = "item/commandExecution/requestApproval"
+METHOD_REQUEST_APPROVAL = protocol.METHOD_REQUEST_APPROVAL
 METHOD_NETWORK_BLOCKED = "command/exec/networkBlocked"
 METHOD_EXEC_INTERCEPTED = "command/exec/intercepted"
 # The `threadId` of approvals asked for a `command/exec` (it belongs to no thread).
@@ -118,10 +123,16 @@ class AppServer:
     connections, for shutdown."""
 
     def __init__(self, cwd: str | None = None, *, network: NetworkConfig | None = None,
-                 rules: Policy | None = None, bridge: BridgeOptions | None = None) -> None:
+                 rules: Policy | None = None, bridge: BridgeOptions | None = None,
+                 rules_file: str | None = None, audit_log: AuditLog | None = None) -> None:
         self.cwd = os.path.abspath(cwd if cwd is not None else os.getcwd())
         self.network = network
         self.rules = rules
+        # Shell tool calls (`shellTool/run`): amendments go to `rules_file`
+        # (default: the user rules file), every step to `audit_log`.
+        self.rules_file = rules_file
+        self.audit_log = audit_log
+        self._rules_loading: asyncio.Lock | None = None
         # `[zsh, -lc|-c, script]` commands run through the exec bridge when set
         # (its `approve` and `on_exec` are each connection's own).
         self.bridge = bridge
@@ -142,6 +153,20 @@ class AppServer:
     async def drain(self, timeout: float) -> None:
         """Let every running command finish, for at most ``timeout`` seconds."""
         await asyncio.gather(*(c.drain(timeout) for c in list(self.connections)))
+
+    async def execpolicy(self) -> Policy:
+        """The rules tool calls are decided by: the ones the server was given,
+        else the discovered rules of its cwd, loaded on first use (raises
+        :class:`~execguard.execpolicy.PolicyError` naming the file)."""
+        if self.rules is None:
+            if self._rules_loading is None:
+                self._rules_loading = asyncio.Lock()
+            async with self._rules_loading:
+                if self.rules is None:
+                    from ..execpolicy.discovery import load_discovered_policy
+
+                    self.rules = await asyncio.to_thread(load_discovered_policy, self.cwd)
+        return self.rules
 
     async def close(self) -> None:
         """Close every connection: their commands are killed."""
@@ -202,6 +227,7 @@ class Connection:
         self._next_request_id = 0
         self._client_requests: dict[RequestId, asyncio.Future[protocol.Response]] = {}
         self._network: NetworkSession | None = None
+        self._shell_tool: ShellToolEndpoint | None = None
 
     @property
     def closed(self) -> bool:
@@ -209,7 +235,7 @@ class Connection:
 
     @property
     def running_commands(self) -> int:
-        return len(self._commands)
+        return len(self._commands) + (self._shell_tool.running if self._shell_tool else 0)
 
     # -- incoming ------------------------------------------------------------------
 
@@ -236,6 +262,11 @@ class Connection:
 
     async def _dispatch(self, request: protocol.Request) -> None:
         method = request.method
+        if method in shell_tool_rpc.METHODS:
+            if not self._initialized:
+                raise invalid_request(protocol.NOT_INITIALIZED)
+            self._shell_tools().receive(request.id, method, request.params)
+            return
         if method not in protocol.IMPLEMENTED_METHODS:
             if not protocol.is_reference_method(method):
                 raise invalid_request(protocol.unknown_method_message(method))
@@ -346,6 +377,21 @@ class Connection:
             task.add_done_callback(lambda _: network.forget(item_id))
         self._commands[command] = task
 
+    # -- shell tool calls ------------------------------------------------------------
+
+    def _shell_tools(self) -> ShellToolEndpoint:
+        if self._shell_tool is None:
+            from ..execpolicy.discovery import user_rules_file
+
+            server = self._server
+            self._shell_tool = ShellToolEndpoint(
+                cwd=server.cwd, rules=server.execpolicy,
+                rules_file=server.rules_file or str(user_rules_file()),
+                audit_log=server.audit_log, network=lambda: self._network,
+                request=self._request, notify=self._notify, answer=self._send_result,
+                fail=self._send_error)
+        return self._shell_tool
+
     # -- the exec bridge -------------------------------------------------------------
 
     def _bridged_shell(self, plan: protocol.ExecPlan, item_id: str) -> BridgedShell | None:
@@ -362,14 +408,7 @@ class Connection:
                 request, thread_id=EXEC_THREAD_ID, turn_id=item_id, item_id=item_id,
                 approval_id=f"{item_id}#exec#{next(approvals)}",
                 started_at_ms=int(time.time() * 1000))
-            response = await self._request(METHOD_REQUEST_APPROVAL, params)
-            if response is None or response.error is not None or not isinstance(
-                    response.result, dict):
-                return "decline"
-            try:
-                return parse_exec_decision(response.result.get("decision"))
-            except ValueError:
-                return "decline"
+            return answer_of(await self._request(METHOD_REQUEST_APPROVAL, params))
 
         def on_exec(record: InterceptedExec) -> None:
             if not self._closed:
@@ -657,6 +696,8 @@ class Connection:
         tasks = list(self._commands.values())
         if tasks:
             await asyncio.wait(tasks, timeout=timeout)
+        if self._shell_tool is not None:
+            await self._shell_tool.drain(timeout)
 
     async def close(self) -> None:
         """The peer is gone (or the server stops): kill every process of
@@ -674,6 +715,8 @@ class Connection:
         if tasks:
             with contextlib.suppress(Exception):
                 await asyncio.wait(tasks, timeout=_CLOSE_TIMEOUT_S)
+        if self._shell_tool is not None:
+            await self._shell_tool.close()
         if self._network is not None:
             with contextlib.suppress(Exception):
                 await self._network.close()

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import IO, TYPE_CHECKING, TypedDict
 
+from ..cliargs import UsageError, option_value
+
 if TYPE_CHECKING:
     from . import Confinement, SandboxPolicy
 
@@ -112,8 +114,6 @@ _LANDLOCK_LIMITATION = (
 _LANDLOCK_SIGNAL_SCOPE_ABI = 6
 
 
-class UsageError(Exception):
-    """Bad arguments: exit status 2."""
 
 
 # -- debug sandbox: arguments ------------------------------------------------------------
@@ -167,14 +167,8 @@ def _parse_debug(args: list[str]) -> _DebugOptions | None:
             if name in ("--read-only", "--workspace-write", "--exclude-tmp", "--network"):
                 options.policy_flags.append(name)
         elif name in _VALUED:
-            if has_value:
-                value = inline
-            elif index + 1 < len(args):
-                index += 1
-                value = args[index]
-            else:
-                raise UsageError(f"a value is required for '{name} {_VALUED[name]}' but none "
-                                 "was supplied")
+            value, index = option_value(args, index, name, inline if has_value else None,
+                                        _VALUED[name])
             if name == "--policy":
                 options.policy_json = value
                 options.policy_flags.append(name)

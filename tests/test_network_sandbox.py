@@ -533,7 +533,8 @@ def test_app_server_asks_the_client_and_reports_blocks(tmp_path: Path,
 
 
 def test_app_server_network_options_are_checked(tmp_path: Path) -> None:
-    from execguard.runtimes.cli import UsageError, parse_args
+    from execguard.cliargs import UsageError
+    from execguard.runtimes.cli import parse_args
 
     with pytest.raises(UsageError, match="'--allow-domain' only applies with --network-proxy"):
         parse_args(["--allow-domain", "pypi.org"])
