@@ -49,7 +49,6 @@ from ..execpolicy import (
     assess,
 )
 from ..execpolicy.decision import Decision
-from ..sandbox import WorkspaceWrite, parse_policy, resolve_writable_roots
 from ..zsh_bridge import (
     BridgeInstall,
     ExecBridge,
@@ -69,7 +68,7 @@ from .api import (
 )
 from .approvals import ApprovalAnswer, ask, parse_exec_decision
 from .process import WATCHDOG, spawn
-from .sandboxing import confined, normalize_policy, prepare
+from .sandboxing import confined, normalize_policy, prepare, writable_roots
 
 __all__ = [
     "BridgeOptions",
@@ -243,17 +242,6 @@ class PolicyDecider:
             log.exception("exec bridge: cannot write the amendment to %s", path)
 
 
-def _writable_roots(policy: dict[str, object], cwd: str) -> tuple[list[str], bool]:
-    """Where the sandbox lets the shell write, and whether there is a
-    sandbox to escalate out of at all."""
-    parsed = parse_policy(policy)
-    if policy["type"] in ("dangerFullAccess", "externalSandbox"):
-        return [], False
-    if isinstance(parsed, WorkspaceWrite):
-        return [root.path for root in resolve_writable_roots(parsed, cwd)], True
-    return [], True
-
-
 class BridgedShell:
     """One bridged shell run: the bridge, its decider, and the teardown."""
 
@@ -261,7 +249,9 @@ class BridgedShell:
                  cwd: str, *, watcher: GroupWatcher | None = None) -> None:
         self.install = options.install or locate()
         policy = normalize_policy(sandbox_policy, cwd)
-        roots, sandboxed = _writable_roots(policy, cwd)
+        # None: no sandbox, so nothing to escalate out of.
+        writable = writable_roots(policy, cwd)
+        roots, sandboxed = writable or [], writable is not None
         self.decider = PolicyDecider(options, policy, roots)
         on_exec = options.on_exec
         self.bridge = ExecBridge(self.decider, wrapper=self.install.wrapper,

@@ -58,6 +58,10 @@ METHOD_RESIZE = "command/exec/resize"
 METHOD_OUTPUT_DELTA = "command/exec/outputDelta"
 # Server → client: may this command run? (`CommandExecutionRequestApprovalParams`)
 METHOD_REQUEST_APPROVAL = "item/commandExecution/requestApproval"
+# execguard's own: one shell tool call through the whole flow (`shell_tool_rpc`).
+METHOD_SHELL_TOOL_RUN = "shellTool/run"
+METHOD_SHELL_TOOL_CANCEL = "shellTool/cancel"
+SHELL_TOOL_METHODS = frozenset({METHOD_SHELL_TOOL_RUN, METHOD_SHELL_TOOL_CANCEL})
 
 DEFAULT_TTY_SIZE = (24, 80)
 

@@ -25,7 +25,7 @@ from ..sandbox import Confinement, confine, parse_policy
 from .api import ExecSpec, SandboxRequest
 from .protocol import describe_unexpected
 
-__all__ = ["SandboxUnavailable", "confined", "normalize_policy", "prepare"]
+__all__ = ["SandboxUnavailable", "confined", "normalize_policy", "prepare", "writable_roots"]
 
 # Declaration order of Codex's `SandboxPolicy` enum (serde lists it so).
 _VARIANTS = ("dangerFullAccess", "readOnly", "externalSandbox", "workspaceWrite")
@@ -100,6 +100,18 @@ def normalize_policy(policy: dict[str, object] | None, cwd: str | None = None) -
         "excludeTmpdirEnvVar": _bool_field(policy, "excludeTmpdirEnvVar"),
         "excludeSlashTmp": _bool_field(policy, "excludeSlashTmp"),
     }
+
+
+def writable_roots(policy: dict[str, object], cwd: str) -> list[str] | None:
+    """Where a command under ``policy`` (normalized) may write: the resolved
+    roots of workspace-write, none for read-only, and ``None`` (anywhere: no
+    sandbox to stay in or escalate out of) for the unsandboxed kinds."""
+    if policy["type"] in ("dangerFullAccess", "externalSandbox"):
+        return None
+    parsed = parse_policy(policy)
+    if isinstance(parsed, sandbox.WorkspaceWrite):
+        return [root.path for root in sandbox.resolve_writable_roots(parsed, cwd)]
+    return []
 
 
 # -- choosing ------------------------------------------------------------------------

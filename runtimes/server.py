@@ -41,7 +41,7 @@ from ..execpolicy.policy import Policy
 from ..sandbox import Confinement
 from ..sandbox.backend import ProxyEndpoint
 from ..zsh_bridge import BridgeUnavailable, InterceptedExec
-from . import protocol, shell_tool_rpc
+from . import protocol
 from .api import ControlError, ExecSpec, SandboxRequest, SpawnError
 from .approvals import answer_of
 from .decode import bytes_to_text
@@ -64,11 +64,11 @@ from .network_session import NetworkConfig, NetworkSession
 from .process import WATCHDOG, RunningProcess, spawn
 from .protocol import Json, RequestId, RpcError, internal_error, invalid_request
 from .sandboxing import SandboxUnavailable, confined, prepare
-from .shell_tool_rpc import ShellToolEndpoint
 
 TYPE_CHECKING = False
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the shell tool's modules load with its first call
     from .audit import AuditLog
+    from .shell_tool_rpc import ShellToolEndpoint
 
 __all__ = ["AppServer", "Connection", "Send"]
 
@@ -132,7 +132,7 @@ class AppServer:
         # (default: the user rules file), every step to `audit_log`.
         self.rules_file = rules_file
         self.audit_log = audit_log
-        self._rules_loading: asyncio.Lock | None = None
+        self._rules_loading = asyncio.Lock()
         # `[zsh, -lc|-c, script]` commands run through the exec bridge when set
         # (its `approve` and `on_exec` are each connection's own).
         self.bridge = bridge
@@ -159,8 +159,6 @@ class AppServer:
         else the discovered rules of its cwd, loaded on first use (raises
         :class:`~execguard.execpolicy.PolicyError` naming the file)."""
         if self.rules is None:
-            if self._rules_loading is None:
-                self._rules_loading = asyncio.Lock()
             async with self._rules_loading:
                 if self.rules is None:
                     from ..execpolicy.discovery import load_discovered_policy
@@ -262,7 +260,7 @@ class Connection:
 
     async def _dispatch(self, request: protocol.Request) -> None:
         method = request.method
-        if method in shell_tool_rpc.METHODS:
+        if method in protocol.SHELL_TOOL_METHODS:
             if not self._initialized:
                 raise invalid_request(protocol.NOT_INITIALIZED)
             self._shell_tools().receive(request.id, method, request.params)
@@ -382,6 +380,7 @@ class Connection:
     def _shell_tools(self) -> ShellToolEndpoint:
         if self._shell_tool is None:
             from ..execpolicy.discovery import user_rules_file
+            from .shell_tool_rpc import ShellToolEndpoint
 
             server = self._server
             self._shell_tool = ShellToolEndpoint(

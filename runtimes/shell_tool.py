@@ -65,12 +65,7 @@ from ..execpolicy import (
 )
 from ..execpolicy.decision import Decision
 from ..execpolicy.shell import extract_shell_script, parse_plain_commands
-from ..sandbox import (
-    WorkspaceWrite,
-    classify_violation,
-    parse_policy,
-    resolve_writable_roots,
-)
+from ..sandbox import classify_violation
 from ..sandbox.denial import explain
 from .api import (
     DEFAULT_OUTPUT_CAP,
@@ -83,7 +78,13 @@ from .api import (
 from .approvals import ApprovalAnswer, Approver, ask
 from .audit import AuditLog
 from .process import spawn
-from .sandboxing import SandboxUnavailable, confined, normalize_policy, prepare
+from .sandboxing import (
+    SandboxUnavailable,
+    confined,
+    normalize_policy,
+    prepare,
+    writable_roots,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -261,6 +262,16 @@ def _answer_json(answer: ApprovalAnswer | Literal["cached"]) -> object:
     return answer
 
 
+def _refusal(answer: ApprovalAnswer | None) -> str | None:
+    """Why the command must not run after ``answer`` (``None``: nobody could
+    be asked), or ``None`` when the answer accepts."""
+    if answer is None:
+        return NOBODY_TO_ASK
+    if answer in ("decline", "cancel"):
+        return REJECTED_BY_USER
+    return None
+
+
 def approval_key(command: Sequence[str], cwd: str, sandbox_permissions: str
                  ) -> tuple[object, ...]:
     """What an ``acceptForSession`` approves (spec §9 item 3): the command,
@@ -364,16 +375,6 @@ def _check(call: ToolCall) -> _Checked:
             raise ToolCallError(f"env.{name}: the value contains a NUL byte")
     return _Checked(argv, os.path.normpath(call.cwd), approval_policy, sandbox_policy,
                     permissions, call.granular or GranularApproval(), env)
-
-
-def _writable_roots(policy: dict[str, object], cwd: str) -> list[str] | None:
-    """Where the sandbox lets the command write (``None``: anywhere)."""
-    if policy["type"] in ("dangerFullAccess", "externalSandbox"):
-        return None
-    parsed = parse_policy(policy)
-    if isinstance(parsed, WorkspaceWrite):
-        return [root.path for root in resolve_writable_roots(parsed, cwd)]
-    return []
 
 
 _CALL_IDS = itertools.count(1)
@@ -525,7 +526,7 @@ class _Flow:
             sandbox_permissions=checked.permissions,
             prefix_rule=list(self.call.prefix_rule) if self.call.prefix_rule else None,
             granular=checked.granular, cwd=checked.cwd,
-            writable_roots=_writable_roots(checked.sandbox_policy, checked.cwd))
+            writable_roots=writable_roots(checked.sandbox_policy, checked.cwd))
         self.assessment = assessment
         self.emit("decision", **self._call_fields(), **assessment.to_json())
         requirement = assessment.requirement
@@ -584,8 +585,7 @@ class _Flow:
         """Ask about a command that needs approval; the refusal's result, or
         ``None`` when it may run."""
         checked = self.checked
-        key = approval_key(checked.argv, checked.cwd, checked.permissions.value)
-        if self.session.approved_for_session(key):
+        if self.session.approved_for_session(self._approval_key()):
             self.approvals.append(("command", "cached"))
             self.already_approved = True
             self.emit("approval", kind="command", answer="cached", source="session")
@@ -597,13 +597,11 @@ class _Flow:
             proposed_amendment=requirement.proposed_amendment, sandboxed=sandboxed,
             call_id=self.call_id)
         answer = await self._ask(request)
-        if answer is None or answer in ("decline", "cancel"):
-            return self.result("declined", REJECTED_BY_USER if answer else NOBODY_TO_ASK)
+        refusal = _refusal(answer)
+        if refusal is not None:
+            return self.result("declined", refusal)
         self.already_approved = True
-        if answer == "acceptForSession":
-            self.session.approve_for_session(key)
-        elif isinstance(answer, tuple):
-            await self._amend(answer[1])
+        await self._accepted(answer)
         return None
 
     async def _ask_retry(self, requirement: Skip | NeedsApproval) -> ToolResult | None:
@@ -614,18 +612,25 @@ class _Flow:
             proposed_amendment=requirement.proposed_amendment,
             sandboxed=False, call_id=self.call_id)
         answer = await self._ask(request)
-        if answer is None or answer in ("decline", "cancel"):
+        refusal = _refusal(answer)
+        if refusal is not None:
             last_denial = self.attempts[-1].denial
-            reason = REJECTED_BY_USER if answer else NOBODY_TO_ASK
             # The sandboxed attempt's output and exit code stay in the result.
-            return self.result("declined", reason if last_denial is None
-                               else f"{reason} ({last_denial})")
+            return self.result("declined", refusal if last_denial is None
+                               else f"{refusal} ({last_denial})")
+        await self._accepted(answer)
+        return None
+
+    def _approval_key(self) -> tuple[object, ...]:
+        checked = self.checked
+        return approval_key(checked.argv, checked.cwd, checked.permissions.value)
+
+    async def _accepted(self, answer: ApprovalAnswer | None) -> None:
+        """What an accepting answer does besides letting the command run."""
         if answer == "acceptForSession":
-            self.session.approve_for_session(
-                approval_key(checked.argv, checked.cwd, checked.permissions.value))
+            self.session.approve_for_session(self._approval_key())
         elif isinstance(answer, tuple):
             await self._amend(answer[1])
-        return None
 
     async def _ask(self, request: ApprovalRequest) -> ApprovalAnswer | None:
         """The approver's answer (``None``: nobody to ask); a cancel of the

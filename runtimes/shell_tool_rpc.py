@@ -68,12 +68,12 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-METHOD_RUN = "shellTool/run"
-METHOD_CANCEL = "shellTool/cancel"
+METHOD_RUN = protocol.METHOD_SHELL_TOOL_RUN
+METHOD_CANCEL = protocol.METHOD_SHELL_TOOL_CANCEL
 METHOD_EVENT = "shellTool/event"
 METHOD_OUTPUT_DELTA = "item/commandExecution/outputDelta"
 METHOD_REQUEST_APPROVAL = protocol.METHOD_REQUEST_APPROVAL
-METHODS = frozenset({METHOD_RUN, METHOD_CANCEL})
+METHODS = protocol.SHELL_TOOL_METHODS
 # The threadId / turnId of a tool call whose client gave none.
 DEFAULT_THREAD_ID = "shellTool"
 
